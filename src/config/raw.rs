@@ -1,0 +1,120 @@
+//! The serde mirror of `gateway.yaml`: structure only, no meaning.
+//!
+//! Every struct denies unknown keys, so a typo is a startup error that serde_yaml reports with the
+//! key path, line and column. Every leaf is a [`Scalar`] (the text as written) because values may
+//! hold `${VAR}` references; `validate` interpolates and types them. This module must never read
+//! the environment or the file system.
+
+use serde::Deserialize;
+use std::fmt;
+
+/// One YAML scalar kept as text: strings, numbers and booleans alike.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl fmt::Debug for Scalar {
+    // The raw text may be a secret in later keys; never print it through Debug.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Scalar(..)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl serde::de::Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a single value (text, number or boolean)")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: RawServer,
+    #[serde(default)]
+    pub upstream: RawUpstreamClient,
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Scalar,
+    pub admin_listen: Option<Scalar>,
+    pub public_url: Scalar,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Scalar>,
+    pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    pub shutdown_grace: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: Scalar,
+    pub key_file: Scalar,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_header_bytes: Option<Scalar>,
+    pub max_headers: Option<Scalar>,
+    pub max_uri_bytes: Option<Scalar>,
+    pub max_body_bytes: Option<Scalar>,
+    pub header_read_timeout: Option<Scalar>,
+    pub tls_handshake_timeout: Option<Scalar>,
+    pub max_connections: Option<Scalar>,
+    pub h2_max_concurrent_streams: Option<Scalar>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamClient {
+    pub connect_timeout: Option<Scalar>,
+    pub pool_idle_timeout: Option<Scalar>,
+    pub pool_max_idle_per_host: Option<Scalar>,
+    pub extra_ca_file: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Option<Scalar>,
+    pub path: Scalar,
+    pub upstream: Scalar,
+    pub strip_prefix: Option<Scalar>,
+    pub timeout: Option<Scalar>,
+    pub max_body_bytes: Option<Scalar>,
+    pub host_header: Option<Scalar>,
+    pub websocket: Option<Scalar>,
+    pub allow_plain_http: Option<Scalar>,
+    pub methods: Option<Vec<Scalar>>,
+    pub auth: Option<Scalar>,
+    pub token: Option<Scalar>,
+}
