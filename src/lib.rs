@@ -1,1 +1,135 @@
+//! bff-gateway: an OAuth 2.0 Backend-For-Frontend token handler and streaming reverse proxy.
+//!
+//! [`start`] binds the listeners for a validated [`config::Config`] and returns a [`Running`]
+//! handle; `main.rs`, the integration tests and the demo all start the gateway this way.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod body;
 pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod proxy;
+pub mod request_path;
+pub mod router;
+pub mod server;
+pub mod telemetry;
+
+use config::Config;
+use gateway::{Gateway, SetupError};
+use server::admin::{self, Readiness};
+use server::tls::TlsSetupError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        key: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS setup failed: {0}")]
+    Tls(#[from] TlsSetupError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+}
+
+/// A started gateway.
+pub struct Running {
+    local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    readiness: Readiness,
+    stop: CancellationToken,
+    served: JoinHandle<()>,
+}
+
+impl Running {
+    /// The bound address of the main listener (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The bound address of the admin listener, if configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Starts draining: readiness goes false, no new connections are accepted, in-flight
+    /// requests go on for up to `server.shutdown_grace`.
+    pub fn shutdown(&self) {
+        self.readiness.set(false);
+        self.stop.cancel();
+    }
+
+    /// Waits until the drain is over (after [`Running::shutdown`]).
+    pub async fn wait(self) {
+        if let Err(error) = self.served.await {
+            tracing::error!(%error, "the server task failed");
+        }
+    }
+}
+
+/// Binds the listeners and starts serving.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let server = &config.server;
+    let tls = server.tls.as_ref().map(server::tls::acceptor).transpose()?;
+    let gateway = Arc::new(Gateway::new(&config)?);
+    let tcp = bind("server.listen", server.listen).await?;
+    let local_addr = tcp.local_addr().map_err(|source| StartError::Bind {
+        key: "server.listen",
+        addr: server.listen,
+        source,
+    })?;
+    let readiness = Readiness::default();
+    let stop = CancellationToken::new();
+    let admin_stop = CancellationToken::new();
+    let admin_addr = match server.admin_listen {
+        Some(addr) => {
+            let admin = bind("server.admin_listen", addr).await?;
+            let bound = admin.local_addr().ok();
+            tokio::spawn(admin::serve(admin, readiness.clone(), admin_stop.clone()));
+            bound
+        }
+        None => None,
+    };
+    let listener = server::Listener {
+        tcp,
+        tls,
+        limits: server.limits.clone(),
+    };
+    let grace: Duration = server.shutdown_grace;
+    let served = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            server::serve(listener, gateway, stop, grace).await;
+            // The admin listener answers `/readyz` (503) for the whole drain, then stops.
+            admin_stop.cancel();
+        }
+    });
+    readiness.set(true);
+    let admin = admin_addr.map_or_else(|| "-".to_owned(), |a| a.to_string());
+    tracing::info!(listen = %local_addr, admin, routes = config.routes.len(), "bff-gateway ready");
+    Ok(Running {
+        local_addr,
+        admin_addr,
+        readiness,
+        stop,
+        served,
+    })
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { key, addr, source })
+}

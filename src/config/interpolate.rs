@@ -136,7 +136,10 @@ mod tests {
 
     #[test]
     fn variable_is_replaced() {
-        assert_eq!(interpolate("0.0.0.0:${PORT}", &env).unwrap(), "0.0.0.0:8080");
+        assert_eq!(
+            interpolate("0.0.0.0:${PORT}", &env).unwrap(),
+            "0.0.0.0:8080"
+        );
     }
 
     #[test]

@@ -49,14 +49,8 @@ impl KeyLines {
 }
 
 enum Frame {
-    Mapping {
-        path: String,
-        key: Option<String>,
-    },
-    Sequence {
-        path: String,
-        index: usize,
-    },
+    Mapping { path: String, key: Option<String> },
+    Sequence { path: String, index: usize },
 }
 
 #[derive(Default)]
@@ -108,7 +102,11 @@ impl MarkedEventReceiver for Recorder {
     fn on_event(&mut self, event: Event, mark: Marker) {
         match event {
             Event::Scalar(text, ..) => {
-                if let Some(Frame::Mapping { path, key: key @ None }) = self.stack.last_mut() {
+                if let Some(Frame::Mapping {
+                    path,
+                    key: key @ None,
+                }) = self.stack.last_mut()
+                {
                     let key_path = join_key(path, &text);
                     *key = Some(text);
                     self.record(key_path, mark);

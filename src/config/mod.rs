@@ -4,11 +4,13 @@
 //! Everything a request needs is decided here, at startup: the request path never parses config
 //! text. Errors name the key path and line; they never quote config values, which may be secrets.
 
+mod effective;
 mod interpolate;
 mod lines;
 mod raw;
 mod validate;
 
+pub use effective::render as render_effective;
 pub use interpolate::{Env, InterpolateError, SecretError, interpolate, resolve_secret};
 pub use lines::Position;
 
@@ -169,7 +171,10 @@ pub enum ConfigError {
     #[error("{file}: {message}")]
     Syntax { file: String, message: String },
     #[error("{file}: {}", list_problems(.problems))]
-    Invalid { file: String, problems: Vec<Problem> },
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
 }
 
 fn list_problems(problems: &[Problem]) -> String {
@@ -215,7 +220,12 @@ fn syntax_message(error: &serde_yaml::Error) -> String {
     let text = error.to_string();
     match (error.location(), text.rfind(" at line ")) {
         (Some(loc), Some(cut)) => {
-            format!("line {}, column {}: {}", loc.line(), loc.column(), &text[..cut])
+            format!(
+                "line {}, column {}: {}",
+                loc.line(),
+                loc.column(),
+                &text[..cut]
+            )
         }
         _ => text,
     }

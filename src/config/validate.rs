@@ -98,10 +98,14 @@ impl Checker<'_> {
             unspecified,
             parse_socket_addr,
         );
-        let admin_listen = raw
-            .admin_listen
-            .as_ref()
-            .map(|s| self.value("server.admin_listen", Some(s), unspecified, parse_socket_addr));
+        let admin_listen = raw.admin_listen.as_ref().map(|s| {
+            self.value(
+                "server.admin_listen",
+                Some(s),
+                unspecified,
+                parse_socket_addr,
+            )
+        });
         if admin_listen == Some(listen) {
             self.problem(
                 "server.admin_listen",
@@ -257,7 +261,10 @@ impl Checker<'_> {
 
     fn routes(&mut self, raw: &[RawRoute], default_body: u64) -> Vec<RouteConfig> {
         if raw.is_empty() {
-            self.problem("routes", "no routes; add at least one `- path: / upstream: ...`");
+            self.problem(
+                "routes",
+                "no routes; add at least one `- path: / upstream: ...`",
+            );
         }
         let routes: Vec<RouteConfig> = raw
             .iter()
@@ -490,7 +497,9 @@ fn parse_name(text: &str) -> Result<String, String> {
 fn parse_method(text: &str) -> Result<Method, String> {
     let valid = !text.is_empty() && text.chars().all(|c| c.is_ascii_uppercase());
     if !valid || text == "CONNECT" {
-        return Err("expected an HTTP method in capitals, like `GET` or `POST` (not CONNECT)".into());
+        return Err(
+            "expected an HTTP method in capitals, like `GET` or `POST` (not CONNECT)".into(),
+        );
     }
     Method::from_bytes(text.as_bytes()).map_err(|_| "not an HTTP method".to_owned())
 }
@@ -546,7 +555,9 @@ fn parse_positive(text: &str) -> Result<usize, String> {
 
 /// `1048576`, `512KiB`, `10MiB`, `1GiB` (also `KB`/`MB`/`GB` as powers of 1000).
 fn parse_bytes(text: &str) -> Result<u64, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let scale: u64 = match unit.trim() {
         "" | "B" => 1,
@@ -592,7 +603,10 @@ mod tests {
     fn route_paths_are_normalised_or_refused() {
         assert_eq!(parse_route_path("/api/").unwrap(), "/api");
         assert_eq!(parse_route_path("/").unwrap(), "/");
-        assert_eq!(parse_route_path("//").unwrap_err(), "must not contain `//`, `.` or `..` segments");
+        assert_eq!(
+            parse_route_path("//").unwrap_err(),
+            "must not contain `//`, `.` or `..` segments"
+        );
         assert!(parse_route_path("api").is_err());
         assert!(parse_route_path("/a/../b").is_err());
         assert!(parse_route_path("/a%2fb").is_err());

@@ -1,0 +1,164 @@
+//! Picks the route for a normalised path: the longest configured prefix that matches on a segment
+//! boundary (`/api` matches `/api` and `/api/x`, never `/apix`), and builds the upstream
+//! path-and-query from that route's config (checklist P4).
+//!
+//! The router must never look at `Host` or any `X-Forwarded-*` header: the upstream comes only
+//! from config.
+
+use crate::config::RouteConfig;
+use http::HeaderValue;
+use http::header::InvalidHeaderValue;
+use http::uri::PathAndQuery;
+
+/// A configured route, ready for the request path.
+#[derive(Debug)]
+pub struct Route {
+    pub config: RouteConfig,
+    /// `Allow` header value for 405 answers, when the route restricts methods.
+    pub allow: Option<HeaderValue>,
+    /// The upstream's authority as a `Host` value, built once.
+    pub upstream_host: HeaderValue,
+    /// `scheme://authority/base`, for logs.
+    pub upstream_label: String,
+}
+
+#[derive(Debug)]
+pub struct Router {
+    /// Longest prefix first, so the first match is the right one.
+    routes: Vec<Route>,
+}
+
+impl Router {
+    pub fn new(configs: &[RouteConfig]) -> Result<Self, InvalidHeaderValue> {
+        let mut routes = Vec::with_capacity(configs.len());
+        for config in configs {
+            let allow = match &config.methods {
+                Some(methods) => {
+                    let list: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+                    Some(HeaderValue::from_str(&list.join(", "))?)
+                }
+                None => None,
+            };
+            routes.push(Route {
+                allow,
+                upstream_host: HeaderValue::from_str(config.upstream.authority.as_str())?,
+                upstream_label: config.upstream.to_string(),
+                config: config.clone(),
+            });
+        }
+        routes.sort_by_key(|r| std::cmp::Reverse(r.config.path.len()));
+        Ok(Self { routes })
+    }
+
+    /// The route for a path already passed through `request_path::normalise`.
+    pub fn route(&self, path: &str) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|route| prefix_matches(&route.config.path, path))
+    }
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    prefix == "/"
+        || (path.starts_with(prefix)
+            && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/')))
+}
+
+impl Route {
+    /// The upstream's path and query for a matched request: the route's base path, then the
+    /// request path (minus the route prefix when `strip_prefix` is set), then the query as sent.
+    pub fn upstream_path(
+        &self,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<PathAndQuery, http::Error> {
+        let config = &self.config;
+        let rest = if config.strip_prefix && config.path != "/" {
+            &path[config.path.len().min(path.len())..]
+        } else {
+            path
+        };
+        let base = config.upstream.base_path.as_str();
+        let mut out =
+            String::with_capacity(base.len() + rest.len() + 2 + query.map_or(0, str::len));
+        out.push_str(base);
+        if rest.is_empty() {
+            out.push('/');
+        } else {
+            out.push_str(rest);
+        }
+        if let Some(query) = query {
+            out.push('?');
+            out.push_str(query);
+        }
+        Ok(PathAndQuery::try_from(out)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthMode, HostHeader, TokenKind, UpstreamUrl};
+    use http::uri::{Authority, Scheme};
+    use std::time::Duration;
+
+    fn route(path: &str, base: &str, strip: bool) -> RouteConfig {
+        RouteConfig {
+            name: path.to_owned(),
+            path: path.to_owned(),
+            upstream: UpstreamUrl {
+                scheme: Scheme::HTTP,
+                authority: Authority::from_static("127.0.0.1:1"),
+                base_path: base.to_owned(),
+            },
+            strip_prefix: strip,
+            timeout: Duration::from_secs(1),
+            max_body_bytes: 1,
+            host_header: HostHeader::Upstream,
+            websocket: false,
+            methods: None,
+            auth: AuthMode::None,
+            token: TokenKind::None,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins_on_segment_boundaries() {
+        let router = Router::new(&[
+            route("/", "", false),
+            route("/api", "", false),
+            route("/api/admin", "", false),
+        ])
+        .unwrap();
+        let pick = |p: &str| router.route(p).map(|r| r.config.path.as_str());
+        assert_eq!(pick("/api"), Some("/api"));
+        assert_eq!(pick("/api/"), Some("/api"));
+        assert_eq!(pick("/api/x"), Some("/api"));
+        assert_eq!(pick("/apix"), Some("/"));
+        assert_eq!(pick("/api/admin/users"), Some("/api/admin"));
+        assert_eq!(pick("/api/administrator"), Some("/api"));
+    }
+
+    #[test]
+    fn no_route_matches_outside_every_prefix() {
+        let router = Router::new(&[route("/api", "", false)]).unwrap();
+        assert!(router.route("/").is_none());
+        assert!(router.route("/apix").is_none());
+        assert!(router.route("/static/api").is_none());
+    }
+
+    #[test]
+    fn upstream_path_strips_prefix_and_joins_base_path() {
+        let router = Router::new(&[route("/api", "/v1", true)]).unwrap();
+        let r = router.route("/api/contacts").unwrap();
+        assert_eq!(
+            r.upstream_path("/api/contacts", Some("a=1")).unwrap(),
+            "/v1/contacts?a=1"
+        );
+        assert_eq!(r.upstream_path("/api", None).unwrap(), "/v1/");
+
+        let keep = Router::new(&[route("/api", "", false)]).unwrap();
+        let r = keep.route("/api/x").unwrap();
+        assert_eq!(r.upstream_path("/api/x", None).unwrap(), "/api/x");
+    }
+}
