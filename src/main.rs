@@ -47,6 +47,13 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => match loaded {
             Ok(config) => {
+                // The certificate and key are read too, so a broken pair fails here, not at start.
+                if let Some(files) = &config.server.tls
+                    && let Err(error) = bff_gateway::server::tls::acceptor(files)
+                {
+                    eprintln!("error: {}: {error}", cli.config.display());
+                    return ExitCode::from(1);
+                }
                 print!("{}", config::render_effective(&config));
                 eprintln!("{}: configuration is valid", cli.config.display());
                 ExitCode::SUCCESS

@@ -106,7 +106,7 @@ impl Checker<'_> {
                 parse_socket_addr,
             )
         });
-        if admin_listen == Some(listen) {
+        if admin_listen == Some(listen) && listen.port() != 0 {
             self.problem(
                 "server.admin_listen",
                 "must differ from `server.listen`; give the admin listener its own port",

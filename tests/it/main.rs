@@ -1,1 +1,10 @@
+//! Integration tests: the real gateway (in-process or the real binary) on ephemeral loopback
+//! ports in front of real hyper upstreams. Checklist items are cited as `// checklist X1`.
 
+mod support;
+
+mod cli;
+mod limits;
+mod proxy;
+mod shutdown;
+mod tls;

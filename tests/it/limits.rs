@@ -1,0 +1,191 @@
+//! Listener limits and request-framing guards (checklist H4, P1).
+
+use crate::support::{TestGateway, TestUpstream, raw_exchange, read_until_close, status_of};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn gateway(limits: &str) -> (TestGateway, TestUpstream) {
+    let api = TestUpstream::echo().await;
+    let gw = TestGateway::start(&format!(
+        "server:\n  listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n  limits:\n{limits}\
+         routes:\n  - path: /\n    upstream: {}\n    auth: none\n",
+        api.url()
+    ))
+    .await;
+    (gw, api)
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn oversized_header_block_gets_431() {
+    let (gw, _api) = gateway("    max_header_bytes: 8KiB\n").await;
+    let big = "a".repeat(10_000);
+    let raw = raw_exchange(
+        gw.addr,
+        format!("GET / HTTP/1.1\r\nHost: a\r\nx-big: {big}\r\n\r\n").as_bytes(),
+        WAIT,
+    )
+    .await;
+    assert_eq!(status_of(&raw), Some(431), "{raw}");
+}
+
+#[tokio::test]
+async fn too_many_headers_are_refused() {
+    let (gw, _api) = gateway("    max_headers: 10\n").await;
+    let headers: String = (0..20).map(|i| format!("x-h{i}: 1\r\n")).collect();
+    let raw = raw_exchange(
+        gw.addr,
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{headers}\r\n").as_bytes(),
+        WAIT,
+    )
+    .await;
+    assert_eq!(status_of(&raw), Some(431), "{raw}");
+}
+
+#[tokio::test]
+async fn over_long_request_target_gets_414() {
+    let (gw, _api) = gateway("    max_uri_bytes: 1KiB\n").await;
+    let path = format!("/{}", "a".repeat(2000));
+    let raw = raw_exchange(
+        gw.addr,
+        format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes(),
+        WAIT,
+    )
+    .await;
+    assert_eq!(status_of(&raw), Some(414), "{raw}");
+}
+
+// Slowloris: one header byte every half second never completes a request; the listener must
+// close the connection once `header_read_timeout` has passed, not wait for the client.
+#[tokio::test]
+async fn slow_header_senders_are_cut_off_after_the_header_read_timeout() {
+    let (gw, _api) = gateway("    header_read_timeout: 2s\n").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    let started = Instant::now();
+    let request =
+        b"GET / HTTP/1.1\r\nHost: a\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut buf = [0u8; 1024];
+    let mut closed_after = None;
+    for byte in request {
+        if stream.write_all(&[*byte]).await.is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await {
+            Err(_) => continue,
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+            // An error response (408) is fine too; the connection must close right after it.
+            Ok(Ok(_)) => {
+                let rest = read_until_close(&mut stream, Duration::from_secs(2)).await;
+                assert!(rest.is_empty() || rest.len() < 1024, "{rest}");
+                closed_after = Some(started.elapsed());
+                break;
+            }
+        }
+    }
+    let closed_after = closed_after.expect("the slow client kept its connection for 20 s");
+    assert!(
+        closed_after >= Duration::from_millis(1500) && closed_after < Duration::from_secs(6),
+        "closed after {closed_after:?}; expected about 2 s"
+    );
+}
+
+// checklist H4: request smuggling by conflicting framing. hyper 1's HTTP/1 parser handles this
+// request before the gateway sees it, in the way RFC 9112 §6.1 allows: framing by
+// Transfer-Encoding alone, Content-Length dropped, connection closed after the answer. So the
+// smuggled second request is never read and the upstream never sees conflicting framing.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_never_smuggles_a_second_request() {
+    let (gw, _api) = gateway("    max_headers: 100\n").await;
+    let raw = raw_exchange(
+        gw.addr,
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        raw.matches("HTTP/1.1 ").count(),
+        1,
+        "a second request was served: {raw}"
+    );
+    assert!(
+        raw.to_ascii_lowercase().contains("connection: close"),
+        "{raw}"
+    );
+    assert!(!raw.contains("/smuggled"), "{raw}");
+    assert!(
+        !raw.contains("content-length\":"),
+        "the upstream saw Content-Length: {raw}"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_host_headers_are_refused() {
+    let (gw, _api) = gateway("    max_headers: 100\n").await;
+    let raw = raw_exchange(
+        gw.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    assert_eq!(status_of(&raw), Some(400), "{raw}");
+}
+
+// checklist P4: the gateway is not a forward proxy.
+#[tokio::test]
+async fn absolute_form_naming_another_host_is_refused() {
+    let (gw, _api) = gateway("    max_headers: 100\n").await;
+    let raw = raw_exchange(
+        gw.addr,
+        b"GET http://evil.example/x HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    assert_eq!(status_of(&raw), Some(400), "{raw}");
+    assert!(raw.contains("not a forward proxy"), "{raw}");
+    let raw = raw_exchange(
+        gw.addr,
+        b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nConnection: close\r\n\r\n",
+        WAIT,
+    )
+    .await;
+    assert_eq!(status_of(&raw), Some(405), "{raw}");
+}
+
+#[tokio::test]
+async fn h2c_upgrade_requests_are_answered_over_http1() {
+    let (gw, _api) = gateway("    max_headers: 100\n").await;
+    let raw = raw_exchange(
+        gw.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(status_of(&raw), Some(200), "{raw}");
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(!raw.contains("101"), "{raw}");
+    assert!(
+        !raw.contains("\"upgrade\""),
+        "the upgrade reached the upstream: {raw}"
+    );
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_is_served_in_clear_text() {
+    let (gw, _api) = gateway("    max_headers: 100\n").await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let r = client.get(gw.url("/x?y=1")).send().await.unwrap();
+    assert_eq!(r.version(), http::Version::HTTP_2);
+    let echo: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(echo["target"], "/x?y=1");
+    assert_eq!(echo["headers"]["x-forwarded-host"][0], gw.addr.to_string());
+}
