@@ -15,6 +15,7 @@ pub mod proxy;
 pub mod request_path;
 pub mod router;
 pub mod server;
+pub mod session;
 pub mod telemetry;
 
 use config::Config;
