@@ -56,6 +56,16 @@ pub enum GatewayError {
     UpstreamFailed(#[source] hyper_util::client::legacy::Error),
     #[error("cannot build the upstream request")]
     BuildRequest(#[source] http::Error),
+    #[error("{0}")]
+    Csrf(#[from] crate::auth::csrf::CsrfError),
+    #[error("sign-in required; send the user to the login endpoint")]
+    Unauthenticated,
+    #[error("sign-in required")]
+    LoginRedirect { location: String },
+    #[error("the sign-in provider is unavailable; the session is kept, try again shortly")]
+    ProviderUnavailable,
+    #[error("the session no longer fits in cookies")]
+    SessionTooLarge,
 }
 
 impl GatewayError {
@@ -74,6 +84,11 @@ impl GatewayError {
             Self::UpstreamConnect(_) | Self::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::BuildRequest(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Csrf(_) => StatusCode::FORBIDDEN,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::LoginRedirect { .. } => StatusCode::FOUND,
+            Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SessionTooLarge => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -88,16 +103,27 @@ impl GatewayError {
             | Self::NoRoute
             | Self::MethodNotAllowed { .. }
             | Self::BodyTooLarge { .. }
-            | Self::ClientAborted => Side::Client,
-            Self::UpstreamConnect(_) | Self::UpstreamTimeout { .. } | Self::UpstreamFailed(_) => {
-                Side::Upstream
-            }
-            Self::BuildRequest(_) => Side::Gateway,
+            | Self::ClientAborted
+            | Self::Csrf(_)
+            | Self::Unauthenticated
+            | Self::LoginRedirect { .. } => Side::Client,
+            Self::UpstreamConnect(_)
+            | Self::UpstreamTimeout { .. }
+            | Self::UpstreamFailed(_)
+            | Self::ProviderUnavailable => Side::Upstream,
+            Self::BuildRequest(_) | Self::SessionTooLarge => Side::Gateway,
         }
     }
 
     /// Machine-readable `error` field of the JSON body.
     pub fn code(&self) -> &'static str {
+        match self {
+            Self::Csrf(_) => return "csrf",
+            Self::Unauthenticated => return "unauthenticated",
+            Self::LoginRedirect { .. } => return "login_required",
+            Self::ProviderUnavailable => return "provider_unavailable",
+            _ => {}
+        }
         match self.status() {
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
@@ -135,6 +161,11 @@ impl GatewayError {
             response
                 .headers_mut()
                 .insert(http::header::ALLOW, allow.clone());
+        }
+        if let Self::LoginRedirect { location } = self
+            && let Ok(value) = HeaderValue::from_str(location)
+        {
+            response.headers_mut().insert(http::header::LOCATION, value);
         }
         if self.closes_connection() {
             response

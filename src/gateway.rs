@@ -3,7 +3,8 @@
 //! 1. **request checks** — framing and target sanity (CL+TE, Host, absolute-form, URI length),
 //!    path normalisation (checklist P1–P3);
 //! 2. **route** — longest segment prefix, method allow-list, declared body size;
-//! 3. **auth step** — the token handler plugs in here for routes with `auth` (next issue);
+//! 3. **auth step** — `/auth/*` goes to the token handler's endpoints; signed-in routes get
+//!    CORS pre-flight, CSRF/Origin checks, the session, a refresh if due, and the Bearer;
 //! 4. **upstream request** — URL from config only (P4), hop-by-hop removal, `X-Forwarded-*`,
 //!    `Host`, streamed and size-limited body;
 //! 5. **forward** — pooled client, timeout, WebSocket tunnel;
@@ -12,19 +13,23 @@
 //!
 //! Nothing here panics on request input, and nothing logs a header value.
 
+use crate::auth::api::Refusal;
+use crate::auth::{self, TokenHandler, cors, pages};
 use crate::body::{LimitedBody, ResponseBody};
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::error::GatewayError;
+use crate::oauth::http::ProviderHttpError;
 use crate::proxy::headers::{self, Peer};
 use crate::proxy::{ClientSetupError, Forwarder, upgrade};
 use crate::request_path;
 use crate::router::{Route, Router};
-use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use ipnet::IpNet;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 use thiserror::Error;
 
@@ -34,14 +39,24 @@ pub enum SetupError {
     Client(#[from] ClientSetupError),
     #[error("a route's upstream or methods cannot be written as a header: {0}")]
     Header(#[from] http::header::InvalidHeaderValue),
+    #[error("cannot set up the client for the sign-in provider: {0}")]
+    Provider(#[from] ProviderHttpError),
 }
 
 /// Everything a request needs, built once per config generation.
 pub struct Gateway {
     router: Router,
     forwarder: Forwarder,
+    token_handler: Option<Arc<TokenHandler>>,
     trusted_proxies: Vec<IpNet>,
     max_uri_bytes: usize,
+}
+
+/// Where a checked request goes.
+enum Target<'a> {
+    /// The token handler's own endpoints; the text is the path after `auth.path_prefix`.
+    Auth(String),
+    Proxy(&'a Route, String),
 }
 
 impl Gateway {
@@ -49,9 +64,14 @@ impl Gateway {
         Ok(Self {
             router: Router::new(&config.routes)?,
             forwarder: Forwarder::new(&config.upstream)?,
+            token_handler: TokenHandler::new(config)?.map(Arc::new),
             trusted_proxies: config.server.trusted_proxies.clone(),
             max_uri_bytes: config.server.limits.max_uri_bytes,
         })
+    }
+
+    pub fn token_handler(&self) -> Option<&Arc<TokenHandler>> {
+        self.token_handler.as_ref()
     }
 
     /// Handles one request from a client at `peer_ip`; never fails, errors become responses.
@@ -65,17 +85,29 @@ impl Gateway {
         let method = request.method().clone();
         let uri = request.uri().clone();
         let peer = Peer::new(peer_ip, tls, &self.trusted_proxies);
-        let routed = self.route(&request);
-        let route = routed.as_ref().ok().map(|(route, _)| *route);
-        let result = match routed {
-            Ok((route, path)) => self.forward(route, &path, request, &peer).await,
-            Err(error) => Err(error),
+        let (route_name, upstream, result) = match self.route(&request) {
+            Ok(Target::Auth(rest)) => (
+                "auth",
+                "-",
+                Ok(self.auth_endpoint(&request, &rest, &peer).await),
+            ),
+            Ok(Target::Proxy(route, path)) => (
+                route.config.name.as_str(),
+                route.upstream_label.as_str(),
+                self.forward(route, &path, request, &peer).await,
+            ),
+            Err(error) => ("-", "-", Err(Refusal::from(error))),
         };
-        let (route_name, upstream) = match route {
-            Some(route) => (route.config.name.as_str(), route.upstream_label.as_str()),
-            None => ("-", "-"),
-        };
-        let response = result.unwrap_or_else(|error| error.respond(route_name, upstream));
+        let response = result.unwrap_or_else(|refusal| {
+            let mut response = pages::with_cookies(
+                refusal.error.respond(route_name, upstream),
+                refusal.set_cookies,
+            );
+            if let Some(origin) = refusal.cors {
+                cors::allow(response.headers_mut(), origin);
+            }
+            response
+        });
         tracing::info!(
             target: "bff_gateway::access",
             method = %method,
@@ -88,8 +120,8 @@ impl Gateway {
         response
     }
 
-    /// Phases 1 and 2: checks the request and picks its route. Returns the normalised path.
-    fn route(&self, request: &Request<Incoming>) -> Result<(&Route, String), GatewayError> {
+    /// Phases 1 and 2: checks the request and picks its target, with the normalised path.
+    fn route(&self, request: &Request<Incoming>) -> Result<Target<'_>, GatewayError> {
         check_framing(request)?;
         let uri = request.uri();
         let target_len = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
@@ -99,6 +131,14 @@ impl Gateway {
             });
         }
         let path = request_path::normalise(uri.path())?;
+        if let Some(th) = &self.token_handler {
+            let prefix = th.auth.path_prefix.as_str();
+            if let Some(rest) = path.strip_prefix(prefix)
+                && (rest.is_empty() || rest.starts_with('/'))
+            {
+                return Ok(Target::Auth(rest.to_owned()));
+            }
+        }
         let route = self.router.route(&path).ok_or(GatewayError::NoRoute)?;
         let method = request.method();
         if let Some(allowed) = &route.config.methods
@@ -119,17 +159,34 @@ impl Gateway {
                 limit: route.config.max_body_bytes,
             });
         }
-        Ok((route, path.into_owned()))
+        Ok(Target::Proxy(route, path.into_owned()))
     }
 
-    /// Phases 4 to 6 for a routed request.
+    async fn auth_endpoint(
+        &self,
+        request: &Request<Incoming>,
+        rest: &str,
+        peer: &Peer,
+    ) -> Response<ResponseBody> {
+        let Some(th) = &self.token_handler else {
+            return GatewayError::NoRoute.respond("auth", "-");
+        };
+        let forwarded_host = if peer.trusted {
+            request.headers().get(headers::X_FORWARDED_HOST)
+        } else {
+            None
+        };
+        th.endpoint(request, rest, forwarded_host).await
+    }
+
+    /// Phases 3 to 6 for a routed request.
     async fn forward(
         &self,
         route: &Route,
         path: &str,
         mut request: Request<Incoming>,
         peer: &Peer,
-    ) -> Result<Response<ResponseBody>, GatewayError> {
+    ) -> Result<Response<ResponseBody>, Refusal> {
         let config = &route.config;
         let websocket = if config.websocket {
             upgrade::websocket_request(&request)
@@ -137,6 +194,34 @@ impl Gateway {
         } else {
             None
         };
+        // Phase 3: the auth step (CORS pre-flight, CSRF, session, refresh, Bearer).
+        let signed_in = config.auth != AuthMode::None;
+        let token_handler = self.token_handler.as_ref();
+        let cors = match token_handler {
+            Some(th) if signed_in => th.origins.cors_origin(request.headers()).cloned(),
+            _ => None,
+        };
+        if let (Some(origin), true) = (&cors, is_preflight(&request)) {
+            return Ok(cors::preflight(origin, request.headers(), &route.allow));
+        }
+        let grant = match token_handler {
+            Some(th) if signed_in => {
+                let now = auth::unix_now();
+                match th
+                    .authorize(config, request.headers(), websocket.is_some(), now)
+                    .await
+                {
+                    Ok(grant) => Some(grant),
+                    Err(mut refusal) => {
+                        refusal.cors = cors;
+                        return Err(refusal);
+                    }
+                }
+            }
+            _ => None,
+        };
+
+        // Phase 4: the upstream request, from config only.
         let path_and_query = route
             .upstream_path(path, request.uri().query())
             .map_err(GatewayError::BuildRequest)?;
@@ -157,7 +242,18 @@ impl Gateway {
             &route.upstream_host,
             original_host,
         );
-        // Phase 3, the auth step, will set `Authorization` here (next issue).
+        if let Some(th) = token_handler {
+            // The gateway's own cookies never reach an upstream.
+            headers::strip_cookies(&mut parts.headers, |name| th.owns_cookie(name));
+        }
+        if signed_in {
+            // Set after hop-by-hop removal, so `Connection: Authorization` cannot remove it;
+            // whatever the browser sent is replaced, never passed on.
+            parts.headers.remove(AUTHORIZATION);
+            if let Some(value) = grant.as_ref().and_then(|g| g.authorization.clone()) {
+                parts.headers.insert(AUTHORIZATION, value);
+            }
+        }
         if let Some((value, _)) = &websocket {
             upgrade::restore_handshake(&mut parts.headers, value.clone());
         }
@@ -166,6 +262,7 @@ impl Gateway {
         let upstream_request =
             Request::from_parts(parts, LimitedBody::new(body, config.max_body_bytes));
 
+        // Phase 5: forward.
         let mut response = self
             .forwarder
             .forward(upstream_request, config.timeout)
@@ -176,13 +273,28 @@ impl Gateway {
             }
             None => false,
         };
+        // Phase 6: the response.
         if !tunnelled {
             headers::remove_hop_by_hop(response.headers_mut());
         }
         // Answer in the client's protocol, whatever the upstream spoke.
         *response.version_mut() = client_version;
-        Ok(response.map(Either::Left))
+        let mut response = response.map(Either::Left);
+        if let Some(grant) = grant {
+            response = pages::with_cookies(response, grant.set_cookies);
+        }
+        if let Some(origin) = cors {
+            cors::allow(response.headers_mut(), origin);
+        }
+        Ok(response)
     }
+}
+
+fn is_preflight<B>(request: &Request<B>) -> bool {
+    request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// Request smuggling and confused-deputy guards (checklist H4).

@@ -7,10 +7,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod oauth;
 pub mod proxy;
 pub mod request_path;
 pub mod router;
@@ -109,15 +111,29 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         limits: server.limits.clone(),
     };
     let grace: Duration = server.shutdown_grace;
+    let gateway_for_server = gateway.clone();
     let served = tokio::spawn({
         let stop = stop.clone();
         async move {
-            server::serve(listener, gateway, stop, grace).await;
+            server::serve(listener, gateway_for_server, stop, grace).await;
             // The admin listener answers `/readyz` (503) for the whole drain, then stops.
             admin_stop.cancel();
         }
     });
-    readiness.set(true);
+    // Ready once the listeners are bound and, with a token handler, the provider is known.
+    match gateway.token_handler().cloned() {
+        None => readiness.set(true),
+        Some(th) => {
+            let readiness = readiness.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                th.client.discover_until_ready(stop.clone()).await;
+                if th.is_ready() && !stop.is_cancelled() {
+                    readiness.set(true);
+                }
+            });
+        }
+    }
     let admin = admin_addr.map_or_else(|| "-".to_owned(), |a| a.to_string());
     tracing::info!(listen = %local_addr, admin, routes = config.routes.len(), "bff-gateway ready");
     Ok(Running {

@@ -38,10 +38,16 @@ enum Command {
     Run,
     /// Validate the configuration and print the effective config (secrets redacted).
     Check,
+    /// Print a new random session key (base64, 32 bytes) for `session.keys`.
+    Keygen,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Keygen) = cli.command {
+        println!("{}", bff_gateway::session::MasterKey::generate_base64());
+        return ExitCode::SUCCESS;
+    }
     let env = |name: &str| std::env::var(name).ok();
     let loaded = config::load(&cli.config, &env);
     match cli.command.unwrap_or(Command::Run) {
@@ -60,6 +66,7 @@ fn main() -> ExitCode {
             }
             Err(error) => config_failed(&error),
         },
+        Command::Keygen => ExitCode::SUCCESS,
         Command::Run => {
             let config = match loaded {
                 Ok(config) => config,

@@ -98,7 +98,7 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AuthMode, HostHeader, TokenKind, UpstreamUrl};
+    use crate::config::{AuthMode, HostHeader, TokenKind, Unauthenticated, UpstreamUrl};
     use http::uri::{Authority, Scheme};
     use std::time::Duration;
 
@@ -119,6 +119,8 @@ mod tests {
             methods: None,
             auth: AuthMode::None,
             token: TokenKind::None,
+            csrf: true,
+            unauthenticated: Unauthenticated::Auto,
         }
     }
 

@@ -8,11 +8,16 @@ mod effective;
 mod interpolate;
 mod lines;
 mod raw;
+mod token_handler;
 mod validate;
 
 pub use effective::render as render_effective;
 pub use interpolate::{Env, InterpolateError, SecretError, interpolate, resolve_secret};
 pub use lines::Position;
+pub use token_handler::{
+    AuthConfig, ClientAuthMethod, OAuthConfig, ProviderEndpoints, ProviderSource, Secret,
+    SessionConfig, TokenHandlerConfig, parse_origin,
+};
 
 use http::Method;
 use http::uri::{Authority, Scheme};
@@ -28,6 +33,8 @@ use thiserror::Error;
 pub struct Config {
     pub server: ServerConfig,
     pub upstream: UpstreamClientConfig,
+    /// `oauth:` + `session:` + `auth:`; `None` when the gateway only proxies.
+    pub token_handler: Option<TokenHandlerConfig>,
     pub routes: Vec<RouteConfig>,
 }
 
@@ -99,6 +106,20 @@ pub struct RouteConfig {
     pub methods: Option<Vec<Method>>,
     pub auth: AuthMode,
     pub token: TokenKind,
+    /// API routes require the CSRF header and a same-origin request (default true).
+    pub csrf: bool,
+    pub unauthenticated: Unauthenticated,
+}
+
+/// What a signed-in route answers when there is no session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// 302 to login for page navigations, 401 JSON for everything else.
+    Auto,
+    /// Always 401 JSON.
+    Status,
+    /// Always 302 to login.
+    Redirect,
 }
 
 /// Where a route forwards to; the only source of upstream URLs.

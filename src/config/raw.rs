@@ -56,7 +56,63 @@ pub struct RawConfig {
     pub server: RawServer,
     #[serde(default)]
     pub upstream: RawUpstreamClient,
+    pub oauth: Option<RawOAuth>,
+    pub session: Option<RawSession>,
+    pub auth: Option<RawAuth>,
     pub routes: Vec<RawRoute>,
+}
+
+/// `oauth:` — one provider. A later `providers:` list can sit next to it without breaking files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth {
+    pub issuer: Option<Scalar>,
+    pub authorization_endpoint: Option<Scalar>,
+    pub token_endpoint: Option<Scalar>,
+    pub userinfo_endpoint: Option<Scalar>,
+    pub jwks_uri: Option<Scalar>,
+    pub end_session_endpoint: Option<Scalar>,
+    pub revocation_endpoint: Option<Scalar>,
+    pub introspection_endpoint: Option<Scalar>,
+    pub client_id: Scalar,
+    pub client_secret: Option<Scalar>,
+    pub client_secret_file: Option<Scalar>,
+    pub client_auth_method: Option<Scalar>,
+    pub scopes: Option<Vec<Scalar>>,
+    pub extra_authorize_params: Option<std::collections::BTreeMap<String, Scalar>>,
+    pub pkce: Option<Scalar>,
+    pub id_token_algs: Option<Vec<Scalar>>,
+    pub clock_skew: Option<Scalar>,
+    pub timeout: Option<Scalar>,
+    pub allow_http_provider: Option<Scalar>,
+}
+
+/// `session:` — the encrypted cookie session.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    pub keys: Option<Vec<Scalar>>,
+    pub keys_file: Option<Scalar>,
+    pub cookie_name: Option<Scalar>,
+    pub same_site: Option<Scalar>,
+    pub absolute_lifetime: Option<Scalar>,
+    pub idle_timeout: Option<Scalar>,
+    pub refresh_skew: Option<Scalar>,
+    pub dev_insecure_cookies: Option<Scalar>,
+}
+
+/// `auth:` — the `/auth/*` endpoints and the browser-facing rules.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub path_prefix: Option<Scalar>,
+    pub default_return_to: Option<Scalar>,
+    pub error_path: Option<Scalar>,
+    pub post_logout_redirect: Option<Scalar>,
+    pub logout_get: Option<Scalar>,
+    pub csrf_header: Option<Scalar>,
+    pub allowed_origins: Option<Vec<Scalar>>,
+    pub max_login_cookies: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,4 +173,6 @@ pub struct RawRoute {
     pub methods: Option<Vec<Scalar>>,
     pub auth: Option<Scalar>,
     pub token: Option<Scalar>,
+    pub csrf: Option<Scalar>,
+    pub unauthenticated: Option<Scalar>,
 }

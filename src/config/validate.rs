@@ -8,7 +8,7 @@ use super::lines::KeyLines;
 use super::raw::{RawConfig, RawLimits, RawRoute, RawServer, RawUpstreamClient, Scalar};
 use super::{
     AuthMode, Config, Env, HostHeader, Limits, Problem, PublicUrl, RouteConfig, ServerConfig,
-    TlsFiles, TokenKind, UpstreamClientConfig, UpstreamUrl, interpolate,
+    TlsFiles, TokenKind, Unauthenticated, UpstreamClientConfig, UpstreamUrl, interpolate,
 };
 use http::Method;
 use http::uri::{Authority, Scheme, Uri};
@@ -34,11 +34,31 @@ pub fn validate(
     };
     let server = c.server(&raw.server);
     let upstream = c.upstream_client(&raw.upstream);
-    let routes = c.routes(&raw.routes, server.limits.max_body_bytes);
+    let token_handler = c.token_handler(
+        raw.oauth.as_ref(),
+        raw.session.as_ref(),
+        raw.auth.as_ref(),
+        &server.public_url,
+    );
+    let has_oauth = raw.oauth.is_some();
+    let routes = c.routes(&raw.routes, server.limits.max_body_bytes, has_oauth);
+    if let Some(th) = &token_handler {
+        let prefix = th.auth.path_prefix.as_str();
+        for (i, route) in routes.iter().enumerate() {
+            let under = route.path == prefix || route.path.starts_with(&format!("{prefix}/"));
+            if under {
+                c.problem(
+                    &format!("routes[{i}].path"),
+                    format!("is under `auth.path_prefix` ({prefix}), whose endpoints come first; this route could never be reached"),
+                );
+            }
+        }
+    }
     if c.problems.is_empty() {
         Ok(Config {
             server,
             upstream,
+            token_handler,
             routes,
         })
     } else {
@@ -46,7 +66,7 @@ pub fn validate(
     }
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     lines: &'a KeyLines,
     env: &'a Env<'a>,
     base: &'a Path,
@@ -54,7 +74,7 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn problem(&mut self, key: &str, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, key: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             key: key.to_owned(),
             position: self.lines.find(key),
@@ -64,7 +84,7 @@ impl Checker<'_> {
 
     /// Interpolates and parses one value; on failure records the problem and returns `fallback`
     /// so that checking goes on and every problem is reported at once.
-    fn value<T>(
+    pub(super) fn value<T>(
         &mut self,
         key: &str,
         scalar: Option<&Scalar>,
@@ -247,7 +267,7 @@ impl Checker<'_> {
     }
 
     /// A path to a file that must exist; relative paths are relative to the config's folder.
-    fn file(&mut self, key: &str, scalar: &Scalar) -> PathBuf {
+    pub(super) fn file(&mut self, key: &str, scalar: &Scalar) -> PathBuf {
         let base = self.base;
         self.value(key, Some(scalar), PathBuf::new(), |t| {
             let path = base.join(t);
@@ -259,7 +279,7 @@ impl Checker<'_> {
         })
     }
 
-    fn routes(&mut self, raw: &[RawRoute], default_body: u64) -> Vec<RouteConfig> {
+    fn routes(&mut self, raw: &[RawRoute], default_body: u64, has_oauth: bool) -> Vec<RouteConfig> {
         if raw.is_empty() {
             self.problem(
                 "routes",
@@ -269,7 +289,7 @@ impl Checker<'_> {
         let routes: Vec<RouteConfig> = raw
             .iter()
             .enumerate()
-            .map(|(i, r)| self.route(&format!("routes[{i}]"), r, default_body))
+            .map(|(i, r)| self.route(&format!("routes[{i}]"), r, default_body, has_oauth))
             .collect();
         for (i, route) in routes.iter().enumerate() {
             if let Some(j) = routes[..i].iter().position(|r| r.path == route.path) {
@@ -287,7 +307,13 @@ impl Checker<'_> {
         routes
     }
 
-    fn route(&mut self, k: &str, raw: &RawRoute, default_body: u64) -> RouteConfig {
+    fn route(
+        &mut self,
+        k: &str,
+        raw: &RawRoute,
+        default_body: u64,
+        has_oauth: bool,
+    ) -> RouteConfig {
         let path = self.value(
             &format!("{k}.path"),
             Some(&raw.path),
@@ -337,13 +363,25 @@ impl Checker<'_> {
             AuthMode::Required,
             parse_auth,
         );
-        if auth != AuthMode::None {
+        if auth != AuthMode::None && !has_oauth {
             self.problem(
                 &format!("{k}.auth"),
-                "signed-in routes need the token handler (`oauth:`), which this build does not \
-                 have yet; write `auth: none` for a route that needs no sign-in",
+                "signed-in routes (the default) need the token handler: add an `oauth:` section, \
+                 or write `auth: none` for a route that needs no sign-in",
             );
         }
+        let csrf = self.value(&format!("{k}.csrf"), raw.csrf.as_ref(), true, parse_bool);
+        let unauthenticated = self.value(
+            &format!("{k}.unauthenticated"),
+            raw.unauthenticated.as_ref(),
+            Unauthenticated::Auto,
+            |t| match t {
+                "auto" => Ok(Unauthenticated::Auto),
+                "status" => Ok(Unauthenticated::Status),
+                "redirect" => Ok(Unauthenticated::Redirect),
+                _ => Err("expected `auto` (401 for fetch, login redirect for page loads), `status` or `redirect`".to_owned()),
+            },
+        );
         let token = self.value(
             &format!("{k}.token"),
             raw.token.as_ref(),
@@ -391,6 +429,8 @@ impl Checker<'_> {
             methods,
             auth,
             token,
+            csrf,
+            unauthenticated,
         }
     }
 }
@@ -461,13 +501,13 @@ fn parse_upstream(text: &str, allow_plain_http: bool) -> Result<UpstreamUrl, Str
     })
 }
 
-fn is_loopback_host(host: &str) -> bool {
+pub(super) fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn parse_route_path(text: &str) -> Result<String, String> {
+pub(super) fn parse_route_path(text: &str) -> Result<String, String> {
     if !text.starts_with('/') {
         return Err("must start with `/`, like `/api`".to_owned());
     }
@@ -528,7 +568,7 @@ fn parse_cidr(text: &str) -> Result<IpNet, String> {
         .map_err(|_| "expected an address or CIDR range, like `10.0.0.0/8` or `::1`".to_owned())
 }
 
-fn parse_bool(text: &str) -> Result<bool, String> {
+pub(super) fn parse_bool(text: &str) -> Result<bool, String> {
     match text {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -536,7 +576,7 @@ fn parse_bool(text: &str) -> Result<bool, String> {
     }
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text)
         .map_err(|_| "expected a duration with a unit, like `500ms`, `30s` or `2m`".to_owned())?;
     if d.is_zero() {

@@ -7,7 +7,7 @@
 
 use crate::config::HostHeader;
 use http::header::{
-    CONNECTION, FORWARDED, HOST, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHENTICATE,
+    CONNECTION, COOKIE, FORWARDED, HOST, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHENTICATE,
     PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 use ipnet::IpNet;
@@ -108,6 +108,43 @@ pub fn set_forwarded(headers: &mut HeaderMap, peer: &Peer, original_host: Option
         for name in [FORWARDED, X_REAL_IP, X_FORWARDED_PORT, X_FORWARDED_PREFIX] {
             headers.remove(name);
         }
+    }
+}
+
+/// Removes cookies for which `owned` is true from the `Cookie` header(s); drops the header when
+/// nothing is left. Untouched when no cookie is owned (the common case allocates nothing).
+pub fn strip_cookies(headers: &mut HeaderMap, owned: impl Fn(&str) -> bool) {
+    let pair_name = |pair: &str| {
+        pair.split_once('=')
+            .map_or(pair, |(n, _)| n)
+            .trim()
+            .to_owned()
+    };
+    let any_owned = headers.get_all(COOKIE).iter().any(|v| {
+        v.to_str()
+            .map(|t| t.split(';').any(|p| owned(&pair_name(p))))
+            .unwrap_or(false)
+    });
+    if !any_owned {
+        return;
+    }
+    let mut kept = String::new();
+    for value in headers.get_all(COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            if !owned(&pair_name(pair)) {
+                if !kept.is_empty() {
+                    kept.push_str("; ");
+                }
+                kept.push_str(pair);
+            }
+        }
+    }
+    headers.remove(COOKIE);
+    if let Ok(value) = HeaderValue::from_str(&kept)
+        && !kept.is_empty()
+    {
+        headers.insert(COOKIE, value);
     }
 }
 
@@ -230,6 +267,19 @@ mod tests {
         let peer = Peer::new("::ffff:127.0.0.1".parse().unwrap(), false, &nets);
         assert!(peer.trusted);
         assert_eq!(peer.ip.to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn owned_cookies_are_stripped_and_others_kept() {
+        let mut h = map(&[
+            ("cookie", "a=1; __Host-bff=x; __Host-bffC1=y"),
+            ("cookie", "b=2"),
+        ]);
+        strip_cookies(&mut h, |n| n.starts_with("__Host-bff"));
+        assert_eq!(h["cookie"], "a=1; b=2");
+        let mut h = map(&[("cookie", "__Host-bff=x")]);
+        strip_cookies(&mut h, |n| n.starts_with("__Host-bff"));
+        assert!(h.get("cookie").is_none());
     }
 
     #[test]

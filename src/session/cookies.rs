@@ -58,7 +58,13 @@ impl<'a> RequestCookies<'a> {
         Self { pairs }
     }
 
-    fn get_unique(&self, name: &str) -> Result<Option<&'a str>, ChunkError> {
+    /// All (name, value) pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.pairs.iter().copied()
+    }
+
+    /// The value of a cookie that must appear at most once.
+    pub fn get_unique(&self, name: &str) -> Result<Option<&'a str>, ChunkError> {
         let mut found = None;
         for (n, v) in &self.pairs {
             if *n == name {

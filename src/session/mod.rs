@@ -5,6 +5,8 @@
 
 pub mod codec;
 pub mod cookies;
+pub mod model;
 
 pub use codec::{KeyError, MasterKey, OpenError, Purpose, SessionCodec};
 pub use cookies::{ChunkError, CookieSpec, RequestCookies};
+pub use model::{LoginState, Session};

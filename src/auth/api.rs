@@ -1,0 +1,215 @@
+//! The auth step of a signed-in API route (checklist X*, P5–P7, R*): CSRF and Origin checks,
+//! the session, a refresh when the access token is (nearly) expired, and the Bearer value.
+//!
+//! Returns what the proxy must add; the proxy sets `Authorization` after hop-by-hop removal, so a
+//! client-named `Connection: Authorization` cannot strip it (checklist H-conn).
+
+use super::refresh::RefreshOutcome;
+use super::{NoSession, TokenHandler};
+use crate::config::{AuthMode, RouteConfig, TokenKind, Unauthenticated};
+use crate::error::GatewayError;
+use crate::oauth::client::error_chain;
+use crate::session::Session;
+use crate::session::cookies::RequestCookies;
+use http::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
+use std::sync::Arc;
+
+const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+
+/// What the auth step adds to a request and its response.
+#[derive(Default)]
+pub struct Grant {
+    /// `Authorization` for the upstream (`None`: no token for this route or no session).
+    pub authorization: Option<HeaderValue>,
+    /// `Set-Cookie` values for the response (refreshed or touched session).
+    pub set_cookies: Vec<HeaderValue>,
+}
+
+/// A refusal, with the cookies to clear on the way out and the CORS origin to answer.
+pub struct Refusal {
+    pub error: GatewayError,
+    pub set_cookies: Vec<HeaderValue>,
+    pub cors: Option<HeaderValue>,
+}
+
+impl From<GatewayError> for Refusal {
+    fn from(error: GatewayError) -> Self {
+        Self {
+            error,
+            set_cookies: Vec::new(),
+            cors: None,
+        }
+    }
+}
+
+impl TokenHandler {
+    /// Runs the auth step for `route`. `websocket` requests cannot carry the CSRF header, so
+    /// for them the Origin check is strict instead (checklist X-ws).
+    pub async fn authorize(
+        self: &Arc<Self>,
+        route: &RouteConfig,
+        headers: &HeaderMap,
+        websocket: bool,
+        now: u64,
+    ) -> Result<Grant, Refusal> {
+        if route.csrf {
+            self.origins
+                .check(headers, &self.auth.csrf_header, !websocket)
+                .map_err(GatewayError::Csrf)?;
+        }
+        let cookies = RequestCookies::parse(headers.get_all(http::header::COOKIE).iter());
+        let mut session = match self.open_session(&cookies, now) {
+            Ok(session) => session,
+            Err(reason) => {
+                let set_cookies = match reason {
+                    NoSession::Invalid => self.clear_session(&cookies),
+                    NoSession::Absent => Vec::new(),
+                };
+                if route.auth == AuthMode::Optional {
+                    return Ok(Grant {
+                        authorization: None,
+                        set_cookies,
+                    });
+                }
+                return Err(Refusal {
+                    error: self.unauthenticated(route, headers),
+                    set_cookies,
+                    cors: None,
+                });
+            }
+        };
+        let mut changed = false;
+        if self.needs_refresh(&session, now) {
+            match self.refresh_session(&session, now).await {
+                Ok(refreshed) => {
+                    session = refreshed;
+                    changed = true;
+                }
+                Err(error) => {
+                    let set_cookies = match error {
+                        GatewayError::ProviderUnavailable => Vec::new(),
+                        _ => self.clear_session(&cookies),
+                    };
+                    return Err(Refusal {
+                        error,
+                        set_cookies,
+                        cors: None,
+                    });
+                }
+            }
+        }
+        if changed || self.needs_touch(&session, now) {
+            session.seen = now;
+            changed = true;
+        }
+        let set_cookies = if changed {
+            self.write_session(&session, &cookies)
+                .map_err(|_| GatewayError::SessionTooLarge)?
+        } else {
+            Vec::new()
+        };
+        let token = match route.token {
+            TokenKind::AccessToken => Some(session.at.as_str()),
+            TokenKind::IdToken => session.idt.as_deref(),
+            TokenKind::None => None,
+        };
+        let authorization = token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok());
+        Ok(Grant {
+            authorization,
+            set_cookies,
+        })
+    }
+
+    fn needs_refresh(&self, session: &Session, now: u64) -> bool {
+        session
+            .at_exp
+            .is_some_and(|exp| now + self.session.refresh_skew.as_secs() >= exp)
+    }
+
+    /// 401 for fetch/XHR, or a redirect to login for a page navigation.
+    fn unauthenticated(&self, route: &RouteConfig, headers: &HeaderMap) -> GatewayError {
+        let navigation = headers
+            .get(SEC_FETCH_MODE)
+            .is_some_and(|m| m.as_bytes() == b"navigate")
+            || headers
+                .get(ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.starts_with("text/html"));
+        let redirect = match route.unauthenticated {
+            Unauthenticated::Auto => navigation,
+            Unauthenticated::Status => false,
+            Unauthenticated::Redirect => true,
+        };
+        if redirect {
+            GatewayError::LoginRedirect {
+                location: format!("{}/login", self.auth.path_prefix),
+            }
+        } else {
+            GatewayError::Unauthenticated
+        }
+    }
+
+    /// Refreshes once per refresh token across concurrent requests (checklist R*).
+    async fn refresh_session(
+        self: &Arc<Self>,
+        session: &Session,
+        now: u64,
+    ) -> Result<Session, GatewayError> {
+        let Some(rt) = session.rt.clone() else {
+            return Err(GatewayError::Unauthenticated);
+        };
+        let handler = self.clone();
+        let token = rt.clone();
+        let outcome = self
+            .refresh
+            .run(&rt, async move {
+                let Some(provider) = handler.client.provider() else {
+                    return RefreshOutcome::Unavailable;
+                };
+                match handler.client.refresh(provider, &token).await {
+                    Ok(tokens) => RefreshOutcome::Refreshed(Arc::new(tokens)),
+                    Err(error) if error.is_transient() => {
+                        tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "token refresh failed; session kept");
+                        RefreshOutcome::Unavailable
+                    }
+                    Err(error) => {
+                        tracing::info!(target: "bff_gateway::auth", error = %error_chain(&error), "token refresh refused; session ended");
+                        RefreshOutcome::Rejected(error.to_string())
+                    }
+                }
+            })
+            .await;
+        let tokens = match outcome {
+            RefreshOutcome::Refreshed(tokens) => tokens,
+            RefreshOutcome::Rejected(_) => return Err(GatewayError::Unauthenticated),
+            RefreshOutcome::Unavailable => return Err(GatewayError::ProviderUnavailable),
+        };
+        let mut next = session.clone();
+        next.at = tokens.access_token.clone();
+        next.at_exp = tokens.expires_in.map(|s| now + s);
+        // Keep the old refresh token when the provider sends none (checklist R-keep).
+        if let Some(rt) = &tokens.refresh_token {
+            next.rt = Some(rt.clone());
+        }
+        if let Some(id_token) = &tokens.id_token {
+            let Some(provider) = self.client.provider() else {
+                return Err(GatewayError::ProviderUnavailable);
+            };
+            let claims = self
+                .client
+                .validate_id_token(provider, id_token, None, now)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "refreshed ID token rejected; session ended");
+                    GatewayError::Unauthenticated
+                })?;
+            // The subject must not change (checklist I7).
+            if claims.get("sub") != session.claims.get("sub") {
+                tracing::warn!(target: "bff_gateway::auth", "refreshed ID token names another subject; session ended");
+                return Err(GatewayError::Unauthenticated);
+            }
+            next.idt = Some(id_token.clone());
+        }
+        Ok(next)
+    }
+}

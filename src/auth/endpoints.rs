@@ -1,0 +1,457 @@
+//! `/auth/login`, `/auth/callback`, `/auth/session`, `/auth/logout` (checklist A*, B*, O*).
+//!
+//! Everything origin-dependent (redirect_uri, post-logout URL, Location) comes from config, never
+//! from `Host` or `X-Forwarded-*`; a request for another host is refused (checklist K4).
+
+use super::pages::{self, with_cookies};
+use super::{LOGIN_TTL, NoSession, TokenHandler, return_to, unix_now};
+use crate::body::ResponseBody;
+use crate::oauth::client::error_chain;
+use crate::oauth::id_token::constant_time_eq;
+use crate::oauth::pkce::{Pkce, random_token};
+use crate::oauth::{Provider, TokenError};
+use crate::session::cookies::{self, RequestCookies};
+use crate::session::model::profile_claims;
+use crate::session::{LoginState, Session};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::header::{ACCEPT, COOKIE, HOST};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+
+/// Parsed query string; keeps duplicates so they can be refused (checklist B1).
+struct Query<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(query: Option<&'a str>) -> Self {
+        let pairs = query
+            .map(|q| form_urlencoded::parse(q.as_bytes()).collect())
+            .unwrap_or_default();
+        Self { pairs }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.pairs.iter().filter(|(k, _)| k == name).count()
+    }
+}
+
+impl TokenHandler {
+    /// Answers a request under `auth.path_prefix`; `rest` is the path after the prefix.
+    pub async fn endpoint<B>(
+        &self,
+        request: &Request<B>,
+        rest: &str,
+        forwarded_host: Option<&HeaderValue>,
+    ) -> Response<ResponseBody> {
+        if !self.host_is_public(request, forwarded_host) {
+            return pages::json(
+                StatusCode::MISDIRECTED_REQUEST,
+                &json!({"error": "misdirected", "message": "this host is not the gateway's public_url"}),
+            );
+        }
+        let cookies = RequestCookies::parse(request.headers().get_all(COOKIE).iter());
+        let now = unix_now();
+        let method = request.method();
+        match (rest, method) {
+            ("/login", &Method::GET) => self.login(request, &cookies, now),
+            ("/callback", &Method::GET) => self.callback(request, &cookies, now).await,
+            ("/session", &Method::GET) => self.session_info(&cookies, now),
+            ("/logout", &Method::POST) => self.logout(request, &cookies, now, true).await,
+            ("/logout", &Method::GET) if self.auth.logout_get => {
+                self.logout(request, &cookies, now, false).await
+            }
+            ("/login" | "/callback" | "/session" | "/logout", _) => pages::json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"error": "method_not_allowed", "message": "see README: /auth endpoints"}),
+            ),
+            _ => pages::json(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "not_found", "message": "unknown auth endpoint"}),
+            ),
+        }
+    }
+
+    fn host_is_public<B>(
+        &self,
+        request: &Request<B>,
+        forwarded_host: Option<&HeaderValue>,
+    ) -> bool {
+        let host = forwarded_host
+            .or_else(|| request.headers().get(HOST))
+            .map(|h| h.as_bytes().to_vec())
+            .or_else(|| {
+                request
+                    .uri()
+                    .authority()
+                    .map(|a| a.as_str().as_bytes().to_vec())
+            });
+        let public = self
+            .public_url
+            .split_once("://")
+            .map_or("", |(_, authority)| authority);
+        host.is_some_and(|h| h.eq_ignore_ascii_case(public.as_bytes()))
+    }
+
+    fn login<B>(
+        &self,
+        request: &Request<B>,
+        cookies: &RequestCookies<'_>,
+        now: u64,
+    ) -> Response<ResponseBody> {
+        let Some(provider) = self.client.provider() else {
+            return not_ready();
+        };
+        let query = Query::parse(request.uri().query());
+        let return_to = return_to::resolve(query.get("return_to"), &self.auth.default_return_to);
+        let prompt = query
+            .get("prompt")
+            .filter(|p| matches!(*p, "none" | "login" | "consent"));
+        let state = random_token(32);
+        let pkce = self.client.config().pkce.then(Pkce::generate);
+        let nonce = self
+            .client
+            .config()
+            .wants_openid()
+            .then(|| random_token(32));
+        let login = LoginState {
+            state: state.clone(),
+            verifier: pkce.as_ref().map(|p| p.verifier.clone()),
+            nonce: nonce.clone(),
+            return_to: return_to.to_owned(),
+            created: now,
+        };
+        let name = self.login_cookie_name(&state);
+        let plaintext = serde_json::to_vec(&login).unwrap_or_default();
+        let sealed = self
+            .login_codec
+            .seal(&name, &plaintext, now + LOGIN_TTL.as_secs());
+        let mut set_cookies = self.evict_login_cookies(cookies, now);
+        match cookies::write(&self.login_cookie_spec(name), &sealed, 0) {
+            Ok(mut values) => set_cookies.append(&mut values),
+            Err(_) => {
+                return pages::error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sign-in failed",
+                    "The login state does not fit in a cookie.",
+                );
+            }
+        }
+        let location = self.client.authorize_url(
+            provider,
+            &state,
+            pkce.as_ref().map(|p| p.challenge.as_str()),
+            nonce.as_deref(),
+            prompt,
+        );
+        tracing::info!(target: "bff_gateway::auth", "login started");
+        with_cookies(pages::redirect(&location), set_cookies)
+    }
+
+    /// One login cookie per transaction, named after a hash of its state (never the state).
+    fn login_cookie_name(&self, state: &str) -> String {
+        let digest = Sha256::digest(state.as_bytes());
+        let id = URL_SAFE_NO_PAD.encode(&digest[..9]);
+        format!("{}{id}", self.session.login_cookie_prefix)
+    }
+
+    /// Clears the oldest login cookies so that, with the one being added, at most
+    /// `auth.max_login_cookies` exist (checklist A7: they must never pile up into 431s).
+    fn evict_login_cookies(&self, cookies: &RequestCookies<'_>, now: u64) -> Vec<HeaderValue> {
+        let prefix = &self.session.login_cookie_prefix;
+        let mut live: Vec<(u64, &str)> = Vec::new();
+        let mut out = Vec::new();
+        for (name, value) in cookies
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix.as_str()))
+        {
+            match self.open_login(name, value, now) {
+                Some(login) => live.push((login.created, name)),
+                None => out.extend(cookies::clear(&self.login_cookie_spec(name.to_owned()), 0)),
+            }
+        }
+        live.sort_unstable();
+        let excess = (live.len() + 1).saturating_sub(self.auth.max_login_cookies);
+        for (_, name) in live.into_iter().take(excess) {
+            out.extend(cookies::clear(&self.login_cookie_spec(name.to_owned()), 0));
+        }
+        out
+    }
+
+    fn open_login(&self, name: &str, value: &str, now: u64) -> Option<LoginState> {
+        let plaintext = self.login_codec.open(name, value, now).ok()?;
+        serde_json::from_slice(&plaintext).ok()
+    }
+
+    async fn callback<B>(
+        &self,
+        request: &Request<B>,
+        cookies: &RequestCookies<'_>,
+        now: u64,
+    ) -> Response<ResponseBody> {
+        let query = Query::parse(request.uri().query());
+        for name in ["code", "state", "iss", "error"] {
+            if query.count(name) > 1 {
+                return callback_failed(
+                    StatusCode::BAD_REQUEST,
+                    "duplicated_parameter",
+                    "The sign-in response repeats a parameter.",
+                    Vec::new(),
+                );
+            }
+        }
+        let Some(state) = query
+            .get("state")
+            .filter(|s| !s.is_empty() && s.len() <= 512)
+        else {
+            return callback_failed(
+                StatusCode::BAD_REQUEST,
+                "missing_state",
+                "The sign-in response has no state.",
+                Vec::new(),
+            );
+        };
+        let name = self.login_cookie_name(state);
+        // The login cookie is single-use: cleared on every outcome (checklist B2).
+        let clear = cookies::clear(&self.login_cookie_spec(name.clone()), 0);
+        let login = match cookies.get_unique(&name) {
+            Ok(Some(value)) => self.open_login(&name, value, now),
+            _ => None,
+        };
+        let Some(login) = login.filter(|l| constant_time_eq(&l.state, state)) else {
+            return callback_failed(
+                StatusCode::BAD_REQUEST,
+                "login_state_mismatch",
+                "This sign-in was not started in this browser, or it took too long. Please start again.",
+                clear,
+            );
+        };
+        let Some(provider) = self.client.provider() else {
+            return with_cookies(not_ready(), clear);
+        };
+        if let Some(error) = query.get("error") {
+            return self.provider_error(error, &login, clear);
+        }
+        if let Err(reason) = check_iss(provider, query.get("iss")) {
+            return callback_failed(StatusCode::BAD_REQUEST, "issuer_mismatch", reason, clear);
+        }
+        let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
+            return callback_failed(
+                StatusCode::BAD_REQUEST,
+                "missing_code",
+                "The sign-in response has no code.",
+                clear,
+            );
+        };
+        match self
+            .complete_login(provider, code, &login, cookies, now)
+            .await
+        {
+            Ok(mut set_cookies) => {
+                set_cookies.extend(clear);
+                with_cookies(pages::continue_to(&login.return_to), set_cookies)
+            }
+            Err((status, code, message)) => callback_failed(status, code, message, clear),
+        }
+    }
+
+    /// `error=` from the provider: no token request, no session (checklist B4). The SPA gets the
+    /// allow-listed error code as `auth_error` (e.g. `login_required` after `prompt=none`).
+    fn provider_error(
+        &self,
+        error: &str,
+        login: &LoginState,
+        clear: Vec<HeaderValue>,
+    ) -> Response<ResponseBody> {
+        let code = if !error.is_empty()
+            && error.len() <= 64
+            && error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        {
+            error
+        } else {
+            "invalid_error"
+        };
+        tracing::info!(target: "bff_gateway::auth", error = code, "login ended with a provider error");
+        let target = self.auth.error_path.as_deref().unwrap_or(&login.return_to);
+        let separator = if target.contains('?') { '&' } else { '?' };
+        with_cookies(
+            pages::redirect(&format!("{target}{separator}auth_error={code}")),
+            clear,
+        )
+    }
+
+    /// Redeems the code, validates the ID token and seals the new session (checklist B5, B7, I*).
+    async fn complete_login(
+        &self,
+        provider: &Provider,
+        code: &str,
+        login: &LoginState,
+        cookies: &RequestCookies<'_>,
+        now: u64,
+    ) -> Result<Vec<HeaderValue>, (StatusCode, &'static str, &'static str)> {
+        let tokens = self
+            .client
+            .exchange_code(provider, code, login.verifier.as_deref())
+            .await
+            .map_err(|error| {
+                tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "code exchange failed");
+                match error {
+                    TokenError::Rejected { .. } => (StatusCode::BAD_REQUEST, "code_rejected", "The provider refused the sign-in code. Please start again."),
+                    TokenError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "provider_unavailable", "The sign-in provider could not be reached. Please try again."),
+                    TokenError::Invalid(_) => (StatusCode::BAD_GATEWAY, "provider_invalid", "The sign-in provider's answer was unusable."),
+                }
+            })?;
+        let claims = match (&tokens.id_token, self.client.config().wants_openid()) {
+            (Some(id_token), _) => self
+                .client
+                .validate_id_token(provider, id_token, login.nonce.as_deref(), now)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "ID token rejected");
+                    (StatusCode::BAD_REQUEST, "id_token_invalid", "The provider's identity token did not pass validation.")
+                })?,
+            (None, true) => {
+                return Err((StatusCode::BAD_GATEWAY, "id_token_missing", "The provider sent no identity token."));
+            }
+            (None, false) => serde_json::Map::new(),
+        };
+        // A brand-new session; nothing from an earlier cookie is reused (checklist B7).
+        let session = Session {
+            at: tokens.access_token.clone(),
+            at_exp: tokens.expires_in.map(|s| now + s),
+            rt: tokens.refresh_token.clone(),
+            idt: tokens.id_token.clone(),
+            claims: profile_claims(&claims),
+            created: now,
+            seen: now,
+        };
+        let set_cookies = self.write_session(&session, cookies).map_err(|_| {
+            (
+                StatusCode::BAD_GATEWAY,
+                "session_too_large",
+                "The provider's tokens are too large to keep in cookies.",
+            )
+        })?;
+        tracing::info!(target: "bff_gateway::auth", session = %session_label(&claims), "login completed");
+        Ok(set_cookies)
+    }
+
+    fn session_info(&self, cookies: &RequestCookies<'_>, now: u64) -> Response<ResponseBody> {
+        match self.open_session(cookies, now) {
+            Ok(session) => pages::json(
+                StatusCode::OK,
+                &json!({
+                    "authenticated": true,
+                    "claims": session.claims,
+                    "expires_at": self.expires_at(&session),
+                }),
+            ),
+            Err(reason) => {
+                let response =
+                    pages::json(StatusCode::UNAUTHORIZED, &json!({"authenticated": false}));
+                match reason {
+                    NoSession::Invalid => with_cookies(response, self.clear_session(cookies)),
+                    NoSession::Absent => response,
+                }
+            }
+        }
+    }
+
+    async fn logout<B>(
+        &self,
+        request: &Request<B>,
+        cookies: &RequestCookies<'_>,
+        now: u64,
+        post: bool,
+    ) -> Response<ResponseBody> {
+        // POST needs the CSRF header; the optional GET variant at least a same-origin request
+        // (checklist O-get).
+        if let Err(error) = self
+            .origins
+            .check(request.headers(), &self.auth.csrf_header, post)
+        {
+            if post || request.headers().contains_key(http::header::ORIGIN) {
+                return pages::json(
+                    StatusCode::FORBIDDEN,
+                    &json!({"error": "csrf", "message": error.to_string()}),
+                );
+            }
+        }
+        let session = self.open_session(cookies, now).ok();
+        let clear = self.clear_session(cookies);
+        let provider = self.client.provider();
+        if let (Some(session), Some(provider)) = (&session, provider) {
+            if let Some(rt) = &session.rt {
+                self.client.revoke(provider, rt, "refresh_token").await;
+            }
+            self.client
+                .revoke(provider, &session.at, "access_token")
+                .await;
+        }
+        let local = format!("{}{}", self.public_url, self.auth.post_logout_redirect);
+        let logout_url = provider
+            .and_then(|p| {
+                let hint = session.as_ref().and_then(|s| s.idt.as_deref());
+                self.client.end_session_url(p, hint, &local)
+            })
+            .unwrap_or_else(|| self.auth.post_logout_redirect.clone());
+        tracing::info!(target: "bff_gateway::auth", had_session = session.is_some(), "logout");
+        let wants_json = request
+            .headers()
+            .get(ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("application/json"));
+        let response = if wants_json {
+            pages::json(StatusCode::OK, &json!({"logout_url": logout_url}))
+        } else {
+            pages::redirect(&logout_url)
+        };
+        with_cookies(response, clear)
+    }
+}
+
+/// RFC 9207 (checklist B3): `iss`, when sent or announced, must equal the issuer exactly.
+fn check_iss(provider: &Provider, iss: Option<&str>) -> Result<(), &'static str> {
+    match (iss, &provider.endpoints.issuer) {
+        (Some(iss), Some(issuer)) if iss == issuer => Ok(()),
+        (Some(_), _) => Err("The sign-in response came from a different issuer."),
+        (None, _) if provider.endpoints.iss_parameter_supported => {
+            Err("The sign-in response lacks the issuer the provider promised to send.")
+        }
+        (None, _) => Ok(()),
+    }
+}
+
+fn not_ready() -> Response<ResponseBody> {
+    pages::json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({"error": "provider_not_ready", "message": "the sign-in provider is not reachable yet; try again shortly"}),
+    )
+}
+
+fn callback_failed(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    clear: Vec<HeaderValue>,
+) -> Response<ResponseBody> {
+    tracing::info!(target: "bff_gateway::auth", reason = code, "callback refused");
+    with_cookies(pages::error_page(status, "Sign-in failed", message), clear)
+}
+
+/// A short, non-reversible label for logs: never the subject itself.
+fn session_label(claims: &serde_json::Map<String, serde_json::Value>) -> String {
+    let sub = claims.get("sub").and_then(|s| s.as_str()).unwrap_or("");
+    let digest = Sha256::digest(sub.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..6])
+}
