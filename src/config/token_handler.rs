@@ -205,25 +205,32 @@ impl Checker<'_> {
             ),
             iss_parameter_supported: false,
         };
+        let given = (
+            raw.issuer.is_some(),
+            raw.authorization_endpoint.is_some(),
+            raw.token_endpoint.is_some(),
+        );
         let source = match (&issuer, &authorization, &token) {
-            (_, Some(_), Some(_)) => ProviderSource::Explicit(endpoints.clone()),
-            (Some(issuer), None, None) => ProviderSource::Discovery {
+            (_, Some(_), Some(_)) => Some(ProviderSource::Explicit(endpoints.clone())),
+            (Some(issuer), None, None) if !given.1 && !given.2 => Some(ProviderSource::Discovery {
                 issuer: issuer.clone(),
-            },
-            (None, None, None) => {
+            }),
+            // A value was given but is invalid: that problem is already recorded.
+            _ if self.has_problem_under("oauth.") => None,
+            _ if given == (false, false, false) => {
                 self.problem(
                     "oauth",
                     "needs `issuer` (OpenID Connect discovery) or `authorization_endpoint` and \
                      `token_endpoint`",
                 );
-                return None;
+                None
             }
             _ => {
                 self.problem(
                     "oauth",
                     "explicit endpoints need both `authorization_endpoint` and `token_endpoint`",
                 );
-                return None;
+                None
             }
         };
         let client_id = self.value(
@@ -319,7 +326,7 @@ impl Checker<'_> {
             );
         }
         if openid
-            && let ProviderSource::Explicit(e) = &source
+            && let Some(ProviderSource::Explicit(e)) = &source
             && (e.jwks_uri.is_none() || e.issuer.is_none())
         {
             self.problem(
@@ -356,7 +363,7 @@ impl Checker<'_> {
             parse_duration,
         );
         Some(OAuthConfig {
-            source,
+            source: source?,
             client_id,
             client_secret: client_secret?,
             client_auth,
@@ -674,4 +681,152 @@ pub fn parse_origin(text: &str) -> Result<String, String> {
         "{scheme}://{}",
         authority.as_str().to_ascii_lowercase()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigError, load_str, render_effective};
+    use std::path::Path;
+
+    const KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
+
+    fn yaml(oauth: &str, session: &str, extra: &str) -> String {
+        format!(
+            "server:\n  listen: 127.0.0.1:0\n  public_url: https://app.example\noauth:\n{oauth}session:\n{session}{extra}routes:\n  - path: /api\n    upstream: http://127.0.0.1:3000\n"
+        )
+    }
+
+    fn oauth() -> &'static str {
+        "  issuer: https://login.example\n  client_id: app\n  client_secret: ${SECRET}\n"
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        let env = |name: &str| (name == "SECRET").then(|| "s3cret-value".to_owned());
+        match load_str(text, "t.yaml", Path::new("."), &env) {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid { problems, .. }) => {
+                problems.iter().map(|p| p.to_string()).collect()
+            }
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn a_complete_token_handler_config_loads_and_check_redacts_secrets() {
+        let text = yaml(oauth(), &format!("  keys: [\"{KEY}\"]\n"), "");
+        let env = |name: &str| (name == "SECRET").then(|| "s3cret-value".to_owned());
+        let config = load_str(&text, "t.yaml", Path::new("."), &env).unwrap();
+        let th = config.token_handler.as_ref().unwrap();
+        assert_eq!(th.session.cookie_name, "__Host-bff");
+        assert_eq!(th.auth.path_prefix, "/auth");
+        assert_eq!(th.oauth.scopes, ["openid", "profile", "email"]);
+        // checklist K2: the secret and keys never appear in `check` output or Debug.
+        let shown = format!("{}{config:?}", render_effective(&config));
+        assert!(
+            !shown.contains("s3cret-value") && !shown.contains(KEY),
+            "{shown}"
+        );
+        assert!(shown.contains("client_secret: \"<redacted>\""));
+    }
+
+    // checklist K3
+    #[test]
+    fn session_keys_are_required_and_must_be_32_random_bytes() {
+        let p = problems(&yaml(oauth(), "  cookie_name: __Host-x\n", ""));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("`session.keys`") && p.contains("keygen")),
+            "{p:?}"
+        );
+        let p = problems(&yaml(oauth(), "  keys: [\"c2hvcnQ=\"]\n", ""));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("`session.keys[0]`") && p.contains("32")),
+            "{p:?}"
+        );
+    }
+
+    // checklist K3: the insecure dev mode only on loopback.
+    #[test]
+    fn dev_cookies_are_refused_for_a_public_origin() {
+        let session = format!("  keys: [\"{KEY}\"]\n  dev_insecure_cookies: true\n");
+        let p = problems(&yaml(oauth(), &session, ""));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("`session.dev_insecure_cookies`")),
+            "{p:?}"
+        );
+        let session = format!("  keys: [\"{KEY}\"]\n  cookie_name: bff\n");
+        let p = problems(&yaml(oauth(), &session, ""));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("`session.cookie_name`") && p.contains("__Host-")),
+            "{p:?}"
+        );
+    }
+
+    // checklist K1, K2
+    #[test]
+    fn provider_must_be_https_and_the_secret_present() {
+        let session = format!("  keys: [\"{KEY}\"]\n");
+        let p = problems(&yaml(
+            "  issuer: http://login.example\n  client_id: app\n",
+            &session,
+            "",
+        ));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("`oauth.issuer`") && p.contains("https")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|p| p.contains("`oauth.client_secret`")),
+            "{p:?}"
+        );
+        let p = problems(&yaml(
+            "  client_id: app\n  client_secret: x\n",
+            &session,
+            "",
+        ));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("`oauth`") && p.contains("issuer")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn client_secret_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "from-file\n").unwrap();
+        let text = yaml(
+            "  issuer: https://login.example\n  client_id: app\n  client_secret_file: secret\n",
+            &format!("  keys: [\"{KEY}\"]\n"),
+            "",
+        );
+        let config = load_str(&text, "t.yaml", dir.path(), &|_| None).unwrap();
+        assert_eq!(
+            config.token_handler.unwrap().oauth.client_secret.expose(),
+            "from-file"
+        );
+    }
+
+    #[test]
+    fn signed_in_routes_need_oauth_and_auth_paths_cannot_be_shadowed() {
+        let text = "server:\n  listen: 127.0.0.1:0\n  public_url: https://a\nroutes:\n  - path: /api\n    upstream: http://127.0.0.1:1\n";
+        let p = problems(text);
+        assert!(
+            p.iter()
+                .any(|p| p.contains("`routes[0].auth`") && p.contains("oauth")),
+            "{p:?}"
+        );
+        let text = yaml(oauth(), &format!("  keys: [\"{KEY}\"]\n"), "")
+            .replace("path: /api", "path: /auth/x");
+        let p = problems(&text);
+        assert!(
+            p.iter()
+                .any(|p| p.contains("`routes[0].path`") && p.contains("auth.path_prefix")),
+            "{p:?}"
+        );
+    }
 }

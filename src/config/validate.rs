@@ -74,6 +74,10 @@ pub(super) struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    pub(super) fn has_problem_under(&self, prefix: &str) -> bool {
+        self.problems.iter().any(|p| p.key.starts_with(prefix))
+    }
+
     pub(super) fn problem(&mut self, key: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             key: key.to_owned(),
