@@ -183,3 +183,100 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use http::HeaderValue;
+    use std::path::Path;
+
+    fn handler() -> TokenHandler {
+        let yaml = "server:\n  listen: 127.0.0.1:0\n  public_url: https://app.example\n\
+                    oauth:\n  authorization_endpoint: https://as.example/authorize\n  token_endpoint: https://as.example/token\n\
+                    \x20 client_id: app\n  client_secret: s\n  scopes: [api]\n\
+                    session:\n  keys: [\"q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\"]\n  idle_timeout: 1h\n  absolute_lifetime: 8h\n\
+                    routes:\n  - path: /\n    upstream: http://127.0.0.1:1\n";
+        let config = load_str(yaml, "t.yaml", Path::new("."), &|_| None).unwrap();
+        TokenHandler::new(&config).unwrap().unwrap()
+    }
+
+    fn session(now: u64, at_len: usize) -> Session {
+        Session {
+            at: "a".repeat(at_len),
+            at_exp: Some(now + 60),
+            rt: Some("refresh".into()),
+            idt: None,
+            claims: Default::default(),
+            created: now,
+            seen: now,
+        }
+    }
+
+    /// Turns `Set-Cookie` values into the `Cookie` header a browser would send back.
+    fn echo_back(set: &[HeaderValue]) -> HeaderValue {
+        let pairs: Vec<&str> = set
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap())
+            .filter(|p| !p.ends_with('='))
+            .collect();
+        HeaderValue::from_str(&pairs.join("; ")).unwrap()
+    }
+
+    // checklist S5: lifetimes are enforced from timestamps inside the sealed cookie.
+    #[test]
+    fn sessions_end_at_the_idle_timeout_and_the_absolute_lifetime() {
+        let th = handler();
+        let now = 1_800_000_000;
+        let empty = RequestCookies::default();
+        let set = th.write_session(&session(now, 10), &empty).unwrap();
+        let header = echo_back(&set);
+        let cookies = RequestCookies::parse(std::iter::once(&header));
+        assert!(th.open_session(&cookies, now + 3599).is_ok());
+        assert_eq!(
+            th.open_session(&cookies, now + 3600).unwrap_err(),
+            NoSession::Invalid
+        );
+        let mut active = session(now, 10);
+        active.seen = now + 7 * 3600;
+        let header = echo_back(&th.write_session(&active, &empty).unwrap());
+        let cookies = RequestCookies::parse(std::iter::once(&header));
+        assert!(th.open_session(&cookies, now + 7 * 3600 + 10).is_ok());
+        assert_eq!(
+            th.open_session(&cookies, now + 8 * 3600).unwrap_err(),
+            NoSession::Invalid
+        );
+    }
+
+    // checklist S4: a large session is chunked, reassembled, and shrinks without stale chunks.
+    #[test]
+    fn large_sessions_round_trip_through_chunks() {
+        let th = handler();
+        let now = 1_800_000_000;
+        let big = th
+            .write_session(&session(now, 9000), &RequestCookies::default())
+            .unwrap();
+        assert!(big.len() >= 4, "{} cookies", big.len());
+        assert!(big.iter().all(|c| c.len() <= cookies::MAX_SET_COOKIE_BYTES));
+        let header = echo_back(&big);
+        let cookies = RequestCookies::parse(std::iter::once(&header));
+        assert_eq!(th.open_session(&cookies, now).unwrap().at.len(), 9000);
+        let small = th.write_session(&session(now, 10), &cookies).unwrap();
+        let deleted = small
+            .iter()
+            .filter(|c| c.to_str().unwrap().contains("Max-Age=0"))
+            .count();
+        assert_eq!(deleted, big.len() - 1, "stale chunks must be deleted");
+    }
+
+    #[test]
+    fn the_gateway_owns_its_session_chunk_and_login_cookies_only() {
+        let th = handler();
+        for name in ["__Host-bff", "__Host-bffC1", "__Host-bff-login-abc"] {
+            assert!(th.owns_cookie(name), "{name}");
+        }
+        for name in ["__Host-bffX", "theme", "__Host-other"] {
+            assert!(!th.owns_cookie(name), "{name}");
+        }
+    }
+}
