@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run: parse wrk output, read /proc CPU counters, build the report.
+
+  wrk.py parse WRK_OUTPUT_FILE             -> one TSV line: rps requests p50_us p99_us errors
+  wrk.py cputicks PID [PID ...]            -> utime+stime (clock ticks) of those processes
+                                              and their direct children, summed
+  wrk.py report RAW_TSV META_FILE [NGINX_KEEPALIVE]
+                                           -> the Markdown report on stdout
+
+RAW_TSV columns (written by bench/run, one line per wrk run):
+  round contender conns rps requests p50_us p99_us errors proxy_ticks upstream_ticks
+
+Everything is the median across rounds, metric by metric. CPU per request is
+(utime+stime delta) / CLK_TCK / requests, in microseconds.
+"""
+
+import os
+import re
+import statistics
+import sys
+
+UNITS_US = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0, "m": 60_000_000.0}
+
+# Order of rows in the table, and the human names.
+CONTENDERS = [
+    ("direct", "direct (wrk → upstream)"),
+    ("nginx", "nginx"),
+    ("gateway", "bff-gateway"),
+    ("gateway-accesslog", "bff-gateway, access log ON"),
+]
+
+
+def duration_us(text):
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        raise ValueError(f"unrecognised wrk duration {text!r}")
+    return float(match.group(1)) * UNITS_US[match.group(2)]
+
+
+def parse(path):
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        text = handle.read()
+    rps = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+    total = re.search(r"^\s*(\d+) requests in ", text, re.M)
+    p50 = re.search(r"^\s+50%\s+(\S+)", text, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M)
+    if not (rps and total and p50 and p99):
+        raise SystemExit(f"cannot parse wrk output in {path}:\n{text}")
+    errors = 0
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if non2xx:
+        errors += int(non2xx.group(1))
+    sock = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    if sock:
+        errors += sum(int(sock.group(i)) for i in range(1, 5))
+    print(
+        "\t".join(
+            [
+                rps.group(1),
+                total.group(1),
+                f"{duration_us(p50.group(1)):.1f}",
+                f"{duration_us(p99.group(1)):.1f}",
+                str(errors),
+            ]
+        )
+    )
+
+
+def ticks_of(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            stat = handle.read()
+    except OSError:
+        return 0
+    # The command name (field 2) may contain spaces; fields after the last ')' are fixed.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # utime is field 14, stime field 15 (1-based); fields[0] here is field 3.
+    return int(fields[11]) + int(fields[12])
+
+
+def children_of(pid):
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as handle:
+                    kids.extend(handle.read().split())
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return kids
+
+
+def cputicks(pids):
+    seen = set()
+    total = 0
+    for pid in pids:
+        for p in [pid, *children_of(pid)]:
+            if p not in seen:
+                seen.add(p)
+                total += ticks_of(p)
+    print(total)
+
+
+def fmt_us(us):
+    if us >= 1000:
+        return f"{us / 1000:.2f} ms"
+    return f"{us:.0f} µs"
+
+
+def fmt_ratio(value):
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def report(raw_path, meta_path, nginx_keepalive=None):
+    clk_tck = os.sysconf("SC_CLK_TCK")
+    runs = {}
+    with open(raw_path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            (rnd, who, conns, rps, reqs, p50, p99, errors, pticks, uticks) = line.split("\t")
+            runs.setdefault((who, int(conns)), []).append(
+                {
+                    "rps": float(rps),
+                    "reqs": int(reqs),
+                    "p50": float(p50),
+                    "p99": float(p99),
+                    "errors": int(errors),
+                    "proxy_us": (int(pticks) / clk_tck * 1e6 / int(reqs)) if int(reqs) else 0,
+                    "upstream_us": (int(uticks) / clk_tck * 1e6 / int(reqs)) if int(reqs) else 0,
+                }
+            )
+
+    med = {}
+    for key, samples in runs.items():
+        med[key] = {
+            metric: statistics.median(s[metric] for s in samples)
+            for metric in ("rps", "p50", "p99", "proxy_us", "upstream_us")
+        }
+        med[key]["errors"] = sum(s["errors"] for s in samples)
+        med[key]["rounds"] = len(samples)
+        med[key]["spread"] = (
+            (max(s["rps"] for s in samples) - min(s["rps"] for s in samples))
+            / med[key]["rps"]
+            if med[key]["rps"]
+            else 0
+        )
+
+    with open(meta_path, encoding="utf-8") as handle:
+        sys.stdout.write(handle.read())
+
+    conns_all = sorted({c for (_, c) in med})
+    print()
+    print(
+        "| contender | conns | req/s | p50 | p99 | proxy CPU µs/req | upstream CPU µs/req "
+        "| req/s vs direct | req/s vs nginx | p99 vs nginx | rps spread | errors |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for conns in conns_all:
+        direct = med.get(("direct", conns))
+        nginx = med.get(("nginx", conns))
+        for who, label in CONTENDERS:
+            row = med.get((who, conns))
+            if row is None:
+                continue
+            vs_direct = row["rps"] / direct["rps"] if direct and who != "direct" else None
+            vs_nginx = (
+                row["rps"] / nginx["rps"]
+                if nginx and who not in ("direct", "nginx")
+                else None
+            )
+            p99_vs_nginx = (
+                row["p99"] / nginx["p99"]
+                if nginx and who not in ("direct", "nginx")
+                else None
+            )
+            proxy_cpu = "—" if who == "direct" else f"{row['proxy_us']:.1f}"
+            print(
+                f"| {label} | {conns} | {row['rps']:,.0f} | {fmt_us(row['p50'])} "
+                f"| {fmt_us(row['p99'])} | {proxy_cpu} | {row['upstream_us']:.1f} "
+                f"| {fmt_ratio(vs_direct)} | {fmt_ratio(vs_nginx)} | {fmt_ratio(p99_vs_nginx)} "
+                f"| {row['spread'] * 100:.0f}% | {row['errors']} |"
+            )
+
+    print()
+    print("Ratios are of medians. *rps spread* is (max − min) / median req/s across rounds.")
+    if nginx_keepalive is not None:
+        over = [c for c in conns_all if c > nginx_keepalive and ("nginx", c) in med]
+        if over:
+            print()
+            print(
+                f"**Caution:** at {', '.join(map(str, over))} connections nginx's upstream pool "
+                f"(`keepalive {nginx_keepalive}`) is smaller than the number of concurrent "
+                "requests, so nginx opens and closes upstream connections for the excess; those "
+                "nginx rows are not a like-for-like comparison with the gateway (whose pool keeps "
+                "up to 256 idle connections). Re-run with `BENCH_NGINX_KEEPALIVE=256` for that."
+            )
+    print()
+    print("**Target (issue 2), at 64 connections: gateway ≥ 0.9× nginx req/s, p99 ≤ 1.2× nginx.**")
+    print()
+    gw = med.get(("gateway", 64))
+    ng = med.get(("nginx", 64))
+    if gw and ng:
+        thr = gw["rps"] / ng["rps"]
+        lat = gw["p99"] / ng["p99"]
+        print(
+            f"- throughput: {thr:.2f}× nginx — {'met' if thr >= 0.9 else 'MISSED'} "
+            f"({gw['rps']:,.0f} vs {ng['rps']:,.0f} req/s)"
+        )
+        print(
+            f"- p99: {lat:.2f}× nginx — {'met' if lat <= 1.2 else 'MISSED'} "
+            f"({fmt_us(gw['p99'])} vs {fmt_us(ng['p99'])})"
+        )
+    else:
+        print("- no 64-connection rows for both nginx and the gateway in this run")
+    if any(row["errors"] for row in med.values()):
+        print()
+        print("**Some runs had errors (non-2xx responses or socket errors); see the raw wrk output.**")
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "parse":
+        parse(argv[2])
+    elif len(argv) >= 3 and argv[1] == "cputicks":
+        cputicks(argv[2:])
+    elif len(argv) in (4, 5) and argv[1] == "report":
+        report(argv[2], argv[3], int(argv[4]) if len(argv) == 5 else None)
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
