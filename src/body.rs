@@ -31,22 +31,29 @@ pub enum BodyError {
     Client(#[source] hyper::Error),
 }
 
-pin_project_lite::pin_project! {
-    /// The client's request body, cut off with an error after `limit` bytes.
-    pub struct LimitedBody {
-        #[pin]
-        inner: Incoming,
-        remaining: u64,
-        limit: u64,
-    }
+/// The client's request body, cut off with an error after `limit` bytes; or no body at all
+/// (a request the gateway replays after a refresh, checklist P7).
+pub struct LimitedBody {
+    inner: Option<Incoming>,
+    remaining: u64,
+    limit: u64,
 }
 
 impl LimitedBody {
     pub fn new(inner: Incoming, limit: u64) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
             remaining: limit,
             limit,
+        }
+    }
+
+    /// A body with no bytes.
+    pub fn empty() -> Self {
+        Self {
+            inner: None,
+            remaining: 0,
+            limit: 0,
         }
     }
 }
@@ -59,28 +66,33 @@ impl Body for LimitedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.project();
-        let frame = match ready!(this.inner.poll_frame(cx)) {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = match ready!(Pin::new(inner).poll_frame(cx)) {
             None => return Poll::Ready(None),
             Some(Err(e)) => return Poll::Ready(Some(Err(BodyError::Client(e)))),
             Some(Ok(frame)) => frame,
         };
         if let Some(data) = frame.data_ref() {
             let len = data.len() as u64;
-            if len > *this.remaining {
-                *this.remaining = 0;
-                return Poll::Ready(Some(Err(BodyError::TooLarge { limit: *this.limit })));
+            if len > this.remaining {
+                this.remaining = 0;
+                return Poll::Ready(Some(Err(BodyError::TooLarge { limit: this.limit })));
             }
-            *this.remaining -= len;
+            this.remaining -= len;
         }
         Poll::Ready(Some(Ok(frame)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }

@@ -204,7 +204,7 @@ impl Gateway {
         if let (Some(origin), true) = (&cors, is_preflight(&request)) {
             return Ok(cors::preflight(origin, request.headers(), &route.allow));
         }
-        let grant = match token_handler {
+        let mut grant = match token_handler {
             Some(th) if signed_in => {
                 let now = auth::unix_now();
                 match th
@@ -259,6 +259,13 @@ impl Gateway {
         }
         parts.uri = uri;
         parts.version = Version::HTTP_11;
+        // A bodiless safe request may be sent again once after a refresh (checklist P7).
+        let replay = match grant.as_mut().and_then(|g| g.retry.take()) {
+            Some(state) if websocket.is_none() && replayable(&parts) => {
+                Some((state, parts.method.clone(), parts.uri.clone(), parts.headers.clone()))
+            }
+            _ => None,
+        };
         let upstream_request =
             Request::from_parts(parts, LimitedBody::new(body, config.max_body_bytes));
 
@@ -267,6 +274,28 @@ impl Gateway {
             .forwarder
             .forward(upstream_request, config.timeout)
             .await?;
+        if let (Some((state, method, uri, mut headers)), Some(th)) = (replay, token_handler)
+            && auth::api::rejects_token(&response)
+        {
+            drop(response);
+            let retried = match th.refresh_rejected(config, state, auth::unix_now()).await {
+                Ok(retried) => retried,
+                Err(mut refusal) => {
+                    refusal.cors = cors;
+                    return Err(refusal);
+                }
+            };
+            headers.remove(AUTHORIZATION);
+            if let Some(value) = retried.authorization.clone() {
+                headers.insert(AUTHORIZATION, value);
+            }
+            let mut request = Request::new(LimitedBody::empty());
+            *request.method_mut() = method;
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers;
+            response = self.forwarder.forward(request, config.timeout).await?;
+            grant = Some(retried);
+        }
         let tunnelled = match websocket {
             Some((value, client)) => {
                 upgrade::tunnel_if_switched(client, &mut response, value, &config.name)
@@ -288,6 +317,16 @@ impl Gateway {
         }
         Ok(response)
     }
+}
+
+/// A safe method without a body: sending it twice changes nothing (checklist P7).
+fn replayable(parts: &http::request::Parts) -> bool {
+    matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && !parts.headers.contains_key(TRANSFER_ENCODING)
+        && parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0")
 }
 
 fn is_preflight<B>(request: &Request<B>) -> bool {

@@ -23,6 +23,15 @@ pub struct Grant {
     pub authorization: Option<HeaderValue>,
     /// `Set-Cookie` values for the response (refreshed or touched session).
     pub set_cookies: Vec<HeaderValue>,
+    /// Present when the upstream may still reject the access token and one refresh and retry
+    /// is allowed (checklist P7): the session has a refresh token, and none was spent yet.
+    pub retry: Option<RetryState>,
+}
+
+/// The session behind a forwarded access token, kept for one refresh after a rejection.
+pub struct RetryState {
+    session: Session,
+    previous_chunks: usize,
 }
 
 /// A refusal, with the cookies to clear on the way out and the CORS origin to answer.
@@ -69,6 +78,7 @@ impl TokenHandler {
                     return Ok(Grant {
                         authorization: None,
                         set_cookies,
+                        retry: None,
                     });
                 }
                 return Err(Refusal {
@@ -79,11 +89,13 @@ impl TokenHandler {
             }
         };
         let mut changed = false;
+        let mut refreshed = false;
         if self.needs_refresh(&session, now) {
             match self.refresh_session(&session, now).await {
-                Ok(refreshed) => {
-                    session = refreshed;
+                Ok(next) => {
+                    session = next;
                     changed = true;
+                    refreshed = true;
                 }
                 Err(error) => {
                     let set_cookies = match error {
@@ -102,21 +114,63 @@ impl TokenHandler {
             session.seen = now;
             changed = true;
         }
+        let previous_chunks = cookies.chunk_count(&self.session.cookie_name);
         let set_cookies = if changed {
-            self.write_session(&session, &cookies)
+            self.write_session_over(&session, previous_chunks)
                 .map_err(|_| GatewayError::SessionTooLarge)?
         } else {
             Vec::new()
         };
-        let token = match route.token {
-            TokenKind::AccessToken => Some(session.at.as_str()),
-            TokenKind::IdToken => session.idt.as_deref(),
-            TokenKind::None => None,
-        };
-        let authorization = token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok());
+        let authorization = bearer(route.token, &session);
+        let retry = (!refreshed
+            && route.token == TokenKind::AccessToken
+            && session.rt.is_some())
+        .then_some(RetryState {
+            session,
+            previous_chunks,
+        });
         Ok(Grant {
             authorization,
             set_cookies,
+            retry,
+        })
+    }
+
+    /// After the upstream rejected the access token as invalid (`401` with `WWW-Authenticate:
+    /// Bearer error="invalid_token"`), refreshes once and returns the new Bearer (checklist P7).
+    /// A refused refresh ends the session; an unreachable provider keeps it.
+    pub async fn refresh_rejected(
+        self: &Arc<Self>,
+        route: &RouteConfig,
+        state: RetryState,
+        now: u64,
+    ) -> Result<Grant, Refusal> {
+        let RetryState {
+            session,
+            previous_chunks,
+        } = state;
+        let mut session = match self.refresh_session(&session, now).await {
+            Ok(next) => next,
+            Err(error) => {
+                let set_cookies = match error {
+                    GatewayError::ProviderUnavailable => Vec::new(),
+                    _ => crate::session::cookies::clear(&self.session_cookie, previous_chunks),
+                };
+                return Err(Refusal {
+                    error,
+                    set_cookies,
+                    cors: None,
+                });
+            }
+        };
+        session.seen = now;
+        let set_cookies = self
+            .write_session_over(&session, previous_chunks)
+            .map_err(|_| GatewayError::SessionTooLarge)?;
+        Ok(Grant {
+            authorization: bearer(route.token, &session),
+            set_cookies,
+            retry: None,
         })
     }
 
@@ -212,4 +266,36 @@ impl TokenHandler {
         }
         Ok(next)
     }
+}
+
+/// The `Authorization` value a route sends for `session`.
+fn bearer(kind: TokenKind, session: &Session) -> Option<HeaderValue> {
+    let token = match kind {
+        TokenKind::AccessToken => Some(session.at.as_str()),
+        TokenKind::IdToken => session.idt.as_deref(),
+        TokenKind::None => None,
+    }?;
+    let mut value = String::with_capacity(7 + token.len());
+    value.push_str("Bearer ");
+    value.push_str(token);
+    let mut value = HeaderValue::from_str(&value).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// Whether an upstream response says the access token is invalid (RFC 6750 §3.1), the one case
+/// that earns a refresh and retry (checklist P7). `insufficient_scope` and the rest do not.
+pub fn rejects_token<B>(response: &http::Response<B>) -> bool {
+    response.status() == http::StatusCode::UNAUTHORIZED
+        && response
+            .headers()
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                let v = v.trim_start();
+                v.len() > 7
+                    && v[..7].eq_ignore_ascii_case("bearer ")
+                    && v.contains("invalid_token")
+            })
 }

@@ -325,6 +325,7 @@ impl TokenHandler {
             }
             (None, false) => serde_json::Map::new(),
         };
+        let claims = self.with_userinfo(provider, &tokens.access_token, claims).await;
         // A brand-new session; nothing from an earlier cookie is reused (checklist B7).
         let session = Session {
             at: tokens.access_token.clone(),
@@ -344,6 +345,40 @@ impl TokenHandler {
         })?;
         tracing::info!(target: "bff_gateway::auth", session = %session_label(&claims), "login completed");
         Ok(set_cookies)
+    }
+
+    /// Adds the UserInfo claims when configured (or when there is no ID token to take them
+    /// from). UserInfo that names another subject than the ID token is discarded (checklist
+    /// I7); a failing UserInfo endpoint costs the profile claims, not the sign-in.
+    async fn with_userinfo(
+        &self,
+        provider: &Provider,
+        access_token: &str,
+        mut claims: serde_json::Map<String, serde_json::Value>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        if !self.client.config().userinfo_claims && !claims.is_empty() {
+            return claims;
+        }
+        let userinfo = match self.client.userinfo(provider, access_token).await {
+            None => return claims,
+            Some(Ok(userinfo)) => userinfo,
+            Some(Err(error)) => {
+                tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "UserInfo request failed; profile claims from the ID token only");
+                return claims;
+            }
+        };
+        if !userinfo.get("sub").is_some_and(|s| s.is_string()) {
+            tracing::warn!(target: "bff_gateway::auth", "UserInfo answer has no subject; discarded");
+            return claims;
+        }
+        if claims.contains_key("sub") && claims.get("sub") != userinfo.get("sub") {
+            tracing::warn!(target: "bff_gateway::auth", "UserInfo names another subject than the ID token; discarded");
+            return claims;
+        }
+        for (name, value) in userinfo {
+            claims.entry(name).or_insert(value);
+        }
+        claims
     }
 
     fn session_info(&self, cookies: &RequestCookies<'_>, now: u64) -> Response<ResponseBody> {

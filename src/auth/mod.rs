@@ -136,13 +136,21 @@ impl TokenHandler {
         session: &Session,
         cookies: &RequestCookies<'_>,
     ) -> Result<Vec<HeaderValue>, cookies::ChunkError> {
+        self.write_session_over(session, cookies.chunk_count(&self.session.cookie_name))
+    }
+
+    /// `Set-Cookie` values storing `session` over a cookie of `previous_chunks` chunks.
+    pub fn write_session_over(
+        &self,
+        session: &Session,
+        previous_chunks: usize,
+    ) -> Result<Vec<HeaderValue>, cookies::ChunkError> {
         let expires = session.created + self.session.absolute_lifetime.as_secs();
         let plaintext = serde_json::to_vec(session).unwrap_or_default();
         let sealed = self
             .session_codec
             .seal(&self.session.cookie_name, &plaintext, expires);
-        let previous = cookies.chunk_count(&self.session.cookie_name);
-        cookies::write(&self.session_cookie, &sealed, previous)
+        cookies::write(&self.session_cookie, &sealed, previous_chunks)
     }
 
     /// `Set-Cookie` values deleting the session cookie and all its chunks.

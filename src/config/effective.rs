@@ -159,6 +159,7 @@ fn write_token_handler(out: &mut String, th: &TokenHandlerConfig) -> std::fmt::R
     writeln!(out, "  clock_skew: {}", d(o.clock_skew))?;
     writeln!(out, "  timeout: {}", d(o.timeout))?;
     writeln!(out, "  allow_http_provider: {}", o.allow_http_provider)?;
+    writeln!(out, "  userinfo_claims: {}", o.userinfo_claims)?;
     let s = &th.session;
     writeln!(out, "session:")?;
     writeln!(

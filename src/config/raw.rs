@@ -85,6 +85,7 @@ pub struct RawOAuth {
     pub clock_skew: Option<Scalar>,
     pub timeout: Option<Scalar>,
     pub allow_http_provider: Option<Scalar>,
+    pub userinfo_claims: Option<Scalar>,
 }
 
 /// `session:` — the encrypted cookie session.

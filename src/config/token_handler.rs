@@ -84,6 +84,8 @@ pub struct OAuthConfig {
     pub clock_skew: Duration,
     pub timeout: Duration,
     pub allow_http_provider: bool,
+    /// Add the UserInfo endpoint's claims to the session's profile claims at login.
+    pub userinfo_claims: bool,
 }
 
 impl OAuthConfig {
@@ -362,6 +364,12 @@ impl Checker<'_> {
             Duration::from_secs(10),
             parse_duration,
         );
+        let userinfo_claims = self.value(
+            "oauth.userinfo_claims",
+            raw.userinfo_claims.as_ref(),
+            false,
+            parse_bool,
+        );
         Some(OAuthConfig {
             source: source?,
             client_id,
@@ -374,6 +382,7 @@ impl Checker<'_> {
             clock_skew,
             timeout,
             allow_http_provider: allow_http,
+            userinfo_claims,
         })
     }
 

@@ -226,6 +226,16 @@ impl OAuthClient {
         }
     }
 
+    /// The UserInfo endpoint's claims for `access_token`, when the provider has the endpoint.
+    pub async fn userinfo(
+        &self,
+        provider: &Provider,
+        access_token: &str,
+    ) -> Option<Result<Map<String, Value>, ProviderHttpError>> {
+        let endpoint = provider.endpoints.userinfo_endpoint.as_ref()?;
+        Some(self.http.get_json_bearer(endpoint, access_token).await)
+    }
+
     /// Validates an ID token for this client (checklist I1–I5).
     pub async fn validate_id_token(
         &self,

@@ -84,6 +84,21 @@ impl ProviderHttp {
         parse_json(url, &body)
     }
 
+    /// GETs JSON with `Authorization: Bearer` (the UserInfo endpoint).
+    pub async fn get_json_bearer<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> Result<T, ProviderHttpError> {
+        let request = self
+            .client
+            .get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .bearer_auth(token);
+        let body = self.send(url, request).await?;
+        parse_json(url, &body)
+    }
+
     /// POSTs a form; returns the status and body for any 2xx or 4xx answer (OAuth errors are
     /// 400/401 JSON), an error for the rest.
     pub async fn post_form(
