@@ -28,4 +28,7 @@ cargo test --locked --all-targets
 step "release build (what the Dockerfile builds)"
 cargo build --locked --release
 
+step "end to end: real oidc-provider + headless Chromium (tests/e2e/run)"
+BFF_GATEWAY_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/bff-gateway" tests/e2e/run
+
 printf '\nall tests passed\n'
