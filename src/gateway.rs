@@ -194,23 +194,21 @@ impl Gateway {
         } else {
             None
         };
+        let (mut parts, body) = request.into_parts();
         // Phase 3: the auth step (CORS pre-flight, CSRF, session, refresh, Bearer).
         let signed_in = config.auth != AuthMode::None;
         let token_handler = self.token_handler.as_ref();
         let cors = match token_handler {
-            Some(th) if signed_in => th.origins.cors_origin(request.headers()).cloned(),
+            Some(th) if signed_in => th.origins.cors_origin(&parts.headers).cloned(),
             _ => None,
         };
-        if let (Some(origin), true) = (&cors, is_preflight(&request)) {
-            return Ok(cors::preflight(origin, request.headers(), &route.allow));
+        if let (Some(origin), true) = (&cors, is_preflight(&parts)) {
+            return Ok(cors::preflight(origin, &parts.headers, &route.allow));
         }
         let mut grant = match token_handler {
             Some(th) if signed_in => {
                 let now = auth::unix_now();
-                match th
-                    .authorize(config, request.headers(), websocket.is_some(), now)
-                    .await
-                {
+                match th.authorize(config, &parts, websocket.is_some(), now).await {
                     Ok(grant) => Some(grant),
                     Err(mut refusal) => {
                         refusal.cors = cors;
@@ -223,7 +221,7 @@ impl Gateway {
 
         // Phase 4: the upstream request, from config only.
         let path_and_query = route
-            .upstream_path(path, request.uri().query())
+            .upstream_path(path, parts.uri.query())
             .map_err(GatewayError::BuildRequest)?;
         let uri = Uri::builder()
             .scheme(config.upstream.scheme.clone())
@@ -231,7 +229,6 @@ impl Gateway {
             .path_and_query(path_and_query)
             .build()
             .map_err(GatewayError::BuildRequest)?;
-        let (mut parts, body) = request.into_parts();
         let client_version = parts.version;
         let original_host = original_host(&parts);
         headers::remove_hop_by_hop(&mut parts.headers);
@@ -261,9 +258,12 @@ impl Gateway {
         parts.version = Version::HTTP_11;
         // A bodiless safe request may be sent again once after a refresh (checklist P7).
         let replay = match grant.as_mut().and_then(|g| g.retry.take()) {
-            Some(state) if websocket.is_none() && replayable(&parts) => {
-                Some((state, parts.method.clone(), parts.uri.clone(), parts.headers.clone()))
-            }
+            Some(state) if websocket.is_none() && replayable(&parts) => Some((
+                state,
+                parts.method.clone(),
+                parts.uri.clone(),
+                parts.headers.clone(),
+            )),
             _ => None,
         };
         let upstream_request =
@@ -329,10 +329,10 @@ fn replayable(parts: &http::request::Parts) -> bool {
             .is_none_or(|v| v.as_bytes() == b"0")
 }
 
-fn is_preflight<B>(request: &Request<B>) -> bool {
-    request.method() == Method::OPTIONS
+fn is_preflight(request: &http::request::Parts) -> bool {
+    request.method == Method::OPTIONS
         && request
-            .headers()
+            .headers
             .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 

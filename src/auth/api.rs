@@ -11,7 +11,9 @@ use crate::error::GatewayError;
 use crate::oauth::client::error_chain;
 use crate::session::Session;
 use crate::session::cookies::RequestCookies;
-use http::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
+use http::Method;
+use http::header::{ACCEPT, HeaderName, HeaderValue};
+use http::request::Parts;
 use std::sync::Arc;
 
 const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
@@ -57,17 +59,42 @@ impl TokenHandler {
     pub async fn authorize(
         self: &Arc<Self>,
         route: &RouteConfig,
-        headers: &HeaderMap,
+        request: &Parts,
         websocket: bool,
         now: u64,
     ) -> Result<Grant, Refusal> {
-        if route.csrf {
-            self.origins
-                .check(headers, &self.auth.csrf_header, !websocket)
-                .map_err(GatewayError::Csrf)?;
-        }
+        let headers = &request.headers;
         let cookies = RequestCookies::parse(headers.get_all(http::header::COOKIE).iter());
-        let mut session = match self.open_session(&cookies, now) {
+        let opened = self.open_session(&cookies, now);
+        if route.csrf
+            && let Err(reason) = self
+                .origins
+                .check(headers, &self.auth.csrf_header, !websocket)
+        {
+            // A page load cannot carry the CSRF header. Without a session nothing is at stake,
+            // so a navigation is sent to sign in rather than to a dead-end 403.
+            let redirect = opened.is_err()
+                && !websocket
+                && matches!(request.method, Method::GET | Method::HEAD)
+                && route.auth == AuthMode::Required
+                && matches!(
+                    self.unauthenticated(route, request),
+                    GatewayError::LoginRedirect { .. }
+                );
+            return Err(Refusal {
+                error: if redirect {
+                    self.unauthenticated(route, request)
+                } else {
+                    GatewayError::Csrf(reason)
+                },
+                set_cookies: match opened {
+                    Err(NoSession::Invalid) => self.clear_session(&cookies),
+                    _ => Vec::new(),
+                },
+                cors: None,
+            });
+        }
+        let mut session = match opened {
             Ok(session) => session,
             Err(reason) => {
                 let set_cookies = match reason {
@@ -82,7 +109,7 @@ impl TokenHandler {
                     });
                 }
                 return Err(Refusal {
-                    error: self.unauthenticated(route, headers),
+                    error: self.unauthenticated(route, request),
                     set_cookies,
                     cors: None,
                 });
@@ -122,13 +149,11 @@ impl TokenHandler {
             Vec::new()
         };
         let authorization = bearer(route.token, &session);
-        let retry = (!refreshed
-            && route.token == TokenKind::AccessToken
-            && session.rt.is_some())
-        .then_some(RetryState {
-            session,
-            previous_chunks,
-        });
+        let retry = (!refreshed && route.token == TokenKind::AccessToken && session.rt.is_some())
+            .then_some(RetryState {
+                session,
+                previous_chunks,
+            });
         Ok(Grant {
             authorization,
             set_cookies,
@@ -180,8 +205,9 @@ impl TokenHandler {
             .is_some_and(|exp| now + self.session.refresh_skew.as_secs() >= exp)
     }
 
-    /// 401 for fetch/XHR, or a redirect to login for a page navigation.
-    fn unauthenticated(&self, route: &RouteConfig, headers: &HeaderMap) -> GatewayError {
+    /// 401 for fetch/XHR, or a redirect to login (back to this page) for a page navigation.
+    fn unauthenticated(&self, route: &RouteConfig, request: &Parts) -> GatewayError {
+        let headers = &request.headers;
         let navigation = headers
             .get(SEC_FETCH_MODE)
             .is_some_and(|m| m.as_bytes() == b"navigate")
@@ -195,8 +221,10 @@ impl TokenHandler {
             Unauthenticated::Redirect => true,
         };
         if redirect {
+            let back = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let back: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
             GatewayError::LoginRedirect {
-                location: format!("{}/login", self.auth.path_prefix),
+                location: format!("{}/login?return_to={back}", self.auth.path_prefix),
             }
         } else {
             GatewayError::Unauthenticated
@@ -294,8 +322,6 @@ pub fn rejects_token<B>(response: &http::Response<B>) -> bool {
             .filter_map(|v| v.to_str().ok())
             .any(|v| {
                 let v = v.trim_start();
-                v.len() > 7
-                    && v[..7].eq_ignore_ascii_case("bearer ")
-                    && v.contains("invalid_token")
+                v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") && v.contains("invalid_token")
             })
 }

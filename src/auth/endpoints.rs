@@ -71,6 +71,7 @@ impl TokenHandler {
             ("/logout", &Method::GET) if self.auth.logout_get => {
                 self.logout(request, &cookies, now, false).await
             }
+            ("/logout/continue", &Method::GET) => self.logout_continue(request, now),
             ("/login" | "/callback" | "/session" | "/logout", _) => pages::json(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &json!({"error": "method_not_allowed", "message": "see README: /auth endpoints"}),
@@ -325,7 +326,9 @@ impl TokenHandler {
             }
             (None, false) => serde_json::Map::new(),
         };
-        let claims = self.with_userinfo(provider, &tokens.access_token, claims).await;
+        let claims = self
+            .with_userinfo(provider, &tokens.access_token, claims)
+            .await;
         // A brand-new session; nothing from an earlier cookie is reused (checklist B7).
         let session = Session {
             at: tokens.access_token.clone(),
@@ -447,13 +450,53 @@ impl TokenHandler {
             .and_then(|a| a.to_str().ok())
             .is_some_and(|a| a.contains("application/json"));
         let response = if wants_json {
-            pages::json(StatusCode::OK, &json!({"logout_url": logout_url}))
+            // The end-session URL carries the ID token as `id_token_hint`; JavaScript gets a
+            // sealed hop through this gateway instead, so no token is ever readable by it.
+            let hop = if logout_url.contains("id_token_hint=") {
+                let sealed =
+                    self.login_codec
+                        .seal(LOGOUT_HOP, logout_url.as_bytes(), now + LOGOUT_HOP_TTL);
+                format!(
+                    "{}{}/logout/continue?t={sealed}",
+                    self.public_url, self.auth.path_prefix
+                )
+            } else {
+                logout_url
+            };
+            pages::json(StatusCode::OK, &json!({"logout_url": hop}))
         } else {
             pages::redirect(&logout_url)
         };
         with_cookies(response, clear)
     }
 }
+
+/// `GET /auth/logout/continue?t=<sealed>`: the second half of a JSON logout; redirects to the
+/// provider's end-session URL sealed in `t`, or home when `t` is not one of ours.
+impl TokenHandler {
+    fn logout_continue<B>(&self, request: &Request<B>, now: u64) -> Response<ResponseBody> {
+        let query = Query::parse(request.uri().query());
+        let target = query
+            .get("t")
+            .filter(|_| query.count("t") == 1)
+            .and_then(|t| self.login_codec.open(LOGOUT_HOP, t, now).ok())
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|url| {
+                self.client
+                    .provider()
+                    .and_then(|p| p.endpoints.end_session_endpoint.as_deref())
+                    .is_some_and(|endpoint| url.starts_with(endpoint))
+            });
+        match target {
+            Some(url) => pages::redirect(&url),
+            None => pages::redirect(&self.auth.post_logout_redirect),
+        }
+    }
+}
+
+/// AAD name of the sealed logout hop, and how long it stays valid (seconds).
+const LOGOUT_HOP: &str = "logout-continue";
+const LOGOUT_HOP_TTL: u64 = 300;
 
 /// RFC 9207 (checklist B3): `iss`, when sent or announced, must equal the issuer exactly.
 fn check_iss(provider: &Provider, iss: Option<&str>) -> Result<(), &'static str> {
