@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite, as README.md gives it: formatting, lints, unit and integration tests.
-# Runs on a fresh machine with a Rust toolchain; installs the rustup components it needs.
-# Later steps (end-to-end with oidc-provider + Chromium) are added here as they land.
+# The whole test suite, as README.md gives it: formatting, lints, unit and integration tests of
+# every workspace crate (the gateway and the demo authorization server), the release build, and
+# the end-to-end test (real oidc-provider + headless Chromium; tests/e2e/run installs Chromium,
+# Node.js and its npm packages when they are missing). Needs a Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,10 +21,10 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (unit + integration)"
-cargo test --locked --all-targets
+cargo test --locked --workspace --all-targets
 
 step "release build (what the Dockerfile builds)"
 cargo build --locked --release

@@ -1,0 +1,11 @@
+//! `GET /oauth2/jwks`: the public signing key (RFC 7517).
+
+use crate::state::State;
+use crate::web::{self, Response};
+use http::StatusCode;
+use serde_json::json;
+
+/// The JWK Set.
+pub fn handle(state: &State) -> Response {
+    web::json(StatusCode::OK, &json!({ "keys": [state.keys.jwk()] }))
+}

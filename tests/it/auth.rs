@@ -1,0 +1,1048 @@
+//! The token handler end to end in-process: the real gateway, the demo authorization server
+//! (`bff-demo-auth-server`, a real HTTP provider with scriptable faults) and an echo upstream.
+//! Checklist items are cited per test.
+
+use crate::support::browser::{Browser, absolute, location, query_params};
+use crate::support::upstream::Echo;
+use crate::support::{TestGateway, TestUpstream};
+use bff_demo_auth_server::{AuthServer, AuthServerConfig};
+use std::time::Duration;
+
+pub const KEY_A: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
+pub const KEY_B: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+pub struct Setup {
+    pub provider: AuthServer,
+    pub gateway: TestGateway,
+    /// The upstream behind `/api`, kept alive for the test's duration.
+    _api: TestUpstream,
+    /// `http://127.0.0.1:<port>`, the gateway's public URL.
+    pub base: String,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The API upstream behind `/api`.
+#[derive(Default)]
+pub enum Api {
+    /// Echoes the request as JSON.
+    #[default]
+    Echo,
+    /// A resource server that introspects the Bearer token at the provider (RFC 7662) and
+    /// answers `401 invalid_token` when it is not active, else echoes.
+    Introspecting,
+    /// Any other upstream.
+    Custom(TestUpstream),
+}
+
+pub struct Options {
+    pub api: Api,
+    pub keys: Vec<&'static str>,
+    pub session_extra: String,
+    pub auth_extra: String,
+    pub route_extra: String,
+    pub provider: AuthServerConfig,
+    pub port: Option<u16>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let provider = AuthServerConfig {
+            auto_approve: true,
+            auto_login_user: Some("demo".to_owned()),
+            ..AuthServerConfig::default()
+        };
+        Self {
+            api: Api::Echo,
+            keys: vec![KEY_A],
+            session_extra: String::new(),
+            auth_extra: String::new(),
+            route_extra: String::new(),
+            provider,
+            port: None,
+        }
+    }
+}
+
+pub async fn setup(mut options: Options) -> Setup {
+    let port = options.port.unwrap_or_else(free_port);
+    let base = format!("http://127.0.0.1:{port}");
+    for client in &mut options.provider.clients {
+        client.redirect_uris = vec![format!("{base}/auth/callback")];
+        client.post_logout_redirect_uris = vec![format!("{base}/")];
+    }
+    let provider = AuthServer::start(options.provider)
+        .await
+        .expect("provider starts");
+    let api = match options.api {
+        Api::Echo => TestUpstream::echo().await,
+        Api::Introspecting => introspecting_api(provider.issuer()).await,
+        Api::Custom(upstream) => upstream,
+    };
+    let keys: Vec<String> = options.keys.iter().map(|k| format!("\"{k}\"")).collect();
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:0\n  public_url: {base}\n\
+         oauth:\n  issuer: {issuer}\n  allow_http_provider: true\n  client_id: msnID\n  client_secret: demo-secret\n\
+         \x20 scopes: [openid, profile, email, offline_access, contacts]\n\
+         session:\n  keys: [{keys}]\n{session_extra}\
+         auth:\n  default_return_to: /home\n{auth_extra}\
+         routes:\n  - name: api\n    path: /api\n    upstream: {api}\n    strip_prefix: true\n    auth: required\n{route_extra}\
+         \x20 - name: spa\n    path: /\n    upstream: {api}\n    auth: none\n",
+        issuer = provider.issuer(),
+        keys = keys.join(", "),
+        session_extra = options.session_extra,
+        auth_extra = options.auth_extra,
+        route_extra = options.route_extra,
+        api = api.url(),
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    wait_ready(&gateway).await;
+    Setup {
+        provider,
+        gateway,
+        _api: api,
+        base,
+    }
+}
+
+/// `Api::Introspecting`: checks the Bearer at `{issuer}/oauth2/introspect` like the seed's
+/// resource server does.
+async fn introspecting_api(issuer: String) -> TestUpstream {
+    TestUpstream::start(move |request| {
+        let issuer = issuer.clone();
+        async move {
+            let token = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_owned);
+            let active = match token {
+                None => false,
+                Some(token) => {
+                    crate::support::client()
+                        .post(format!("{issuer}/oauth2/introspect"))
+                        .basic_auth("msnID", Some("demo-secret"))
+                        .form(&[("token", token)])
+                        .send()
+                        .await
+                        .unwrap()
+                        .json::<serde_json::Value>()
+                        .await
+                        .unwrap()["active"]
+                        == true
+                }
+            };
+            if active {
+                crate::support::upstream::echo(request).await
+            } else {
+                invalid_token()
+            }
+        }
+    })
+    .await
+}
+
+fn invalid_token() -> hyper::Response<crate::support::upstream::UpBody> {
+    let mut response = crate::support::upstream::full(hyper::StatusCode::UNAUTHORIZED, "");
+    response.headers_mut().insert(
+        "www-authenticate",
+        "Bearer error=\"invalid_token\"".parse().unwrap(),
+    );
+    response
+}
+
+pub async fn wait_ready(gateway: &TestGateway) {
+    let admin = gateway.admin.expect("admin listener");
+    for _ in 0..100 {
+        if let Ok(r) = crate::support::client()
+            .get(format!("http://{admin}/readyz"))
+            .send()
+            .await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the gateway never became ready");
+}
+
+impl Setup {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `/auth/login` → provider (auto-approves) → redirect to the callback (not yet followed).
+    pub async fn start_login(&self, browser: &mut Browser, return_to: &str) -> String {
+        let login = browser
+            .get(&self.url(&format!("/auth/login?return_to={return_to}")))
+            .await;
+        assert_eq!(login.status(), 302, "login must redirect to the provider");
+        let authorize = location(&login);
+        let at_provider = browser.get(&authorize).await;
+        assert!(
+            at_provider.status().is_redirection(),
+            "provider did not redirect back: {}",
+            at_provider.status()
+        );
+        absolute(&authorize, &location(&at_provider))
+    }
+
+    /// A complete login; returns the callback response.
+    pub async fn login(&self, browser: &mut Browser) -> reqwest::Response {
+        let callback = self.start_login(browser, "/home").await;
+        let response = browser.get(&callback).await;
+        assert_eq!(response.status(), 200, "callback failed");
+        response
+    }
+
+    pub async fn api(&self, browser: &mut Browser, path: &str) -> reqwest::Response {
+        browser
+            .send(reqwest::Method::GET, &self.url(path), &[("x-csrf", "1")])
+            .await
+    }
+}
+
+fn session_cookie(browser: &Browser, base: &str) -> Option<String> {
+    browser.jar(base).get("__Host-bff").map(|c| c.value.clone())
+}
+
+// checklist A1, A3, A4, A5, A6, A7
+#[tokio::test]
+async fn login_redirects_with_code_pkce_state_nonce_and_a_lax_login_cookie() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    let login = browser
+        .send(
+            reqwest::Method::GET,
+            &s.url("/auth/login?return_to=/x&scope=admin&redirect_uri=https://evil"),
+            &[("x-forwarded-host", "evil.example")],
+        )
+        .await;
+    assert_eq!(login.status(), 302);
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    let location = location(&login);
+    assert!(
+        location.starts_with(&format!("{}/oauth2/authorize?", s.provider.issuer())),
+        "{location}"
+    );
+    let q = query_params(&location);
+    assert_eq!(q["response_type"], ["code"]);
+    assert_eq!(q["client_id"], ["msnID"]);
+    assert_eq!(q["redirect_uri"], [s.url("/auth/callback")]);
+    assert_eq!(q["code_challenge_method"], ["S256"]);
+    assert_eq!(q["scope"], ["openid profile email offline_access contacts"]);
+    assert!(q["state"][0].len() >= 43 && q["nonce"][0].len() >= 43);
+    assert_eq!(q["code_challenge"][0].len(), 43);
+    let jar = browser.jar(&s.base);
+    let (name, cookie) = jar
+        .iter()
+        .find(|(n, _)| n.starts_with("__Host-bff-login-"))
+        .expect("login cookie");
+    assert!(
+        !name.contains(&q["state"][0]),
+        "the state must not be in the cookie name"
+    );
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(
+            cookie.attributes.contains(attribute),
+            "{attribute}: {}",
+            cookie.attributes
+        );
+    }
+    // A second login gets fresh values.
+    let again = location_of(&mut browser, &s.url("/auth/login")).await;
+    let q2 = query_params(&again);
+    assert_ne!(q["state"], q2["state"]);
+    assert_ne!(q["code_challenge"], q2["code_challenge"]);
+    assert_ne!(q["nonce"], q2["nonce"]);
+}
+
+async fn location_of(browser: &mut Browser, url: &str) -> String {
+    location(&browser.get(url).await)
+}
+
+// checklist A7: repeated logins never pile up login cookies.
+#[tokio::test]
+async fn login_cookies_are_capped() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    for _ in 0..10 {
+        browser.get(&s.url("/auth/login")).await;
+    }
+    let count = browser
+        .jar(&s.base)
+        .keys()
+        .filter(|n| n.starts_with("__Host-bff-login-"))
+        .count();
+    assert!(count <= 3, "{count} login cookies");
+}
+
+// The core flow: session, Bearer injection, cookie stripping (checklist S1, P5, P6, K6).
+#[tokio::test]
+async fn full_login_then_api_calls_carry_the_bearer_and_no_gateway_cookie() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    let callback = s.login(&mut browser).await;
+    assert_eq!(callback.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(callback.headers()["cache-control"], "no-store");
+    let page = callback.text().await.unwrap();
+    assert!(page.contains("url=/home"), "{page}");
+    let jar = browser.jar(&s.base);
+    let session = jar.get("__Host-bff").expect("session cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(
+            session.attributes.contains(attribute),
+            "{attribute}: {}",
+            session.attributes
+        );
+    }
+    assert!(!session.attributes.contains("Domain"));
+    assert!(
+        !jar.keys().any(|n| n.starts_with("__Host-bff-login-")),
+        "login cookie not cleared"
+    );
+
+    let info = browser.get(&s.url("/auth/session")).await;
+    assert_eq!(info.status(), 200);
+    let info: serde_json::Value = info.json().await.unwrap();
+    assert_eq!(info["authenticated"], true);
+    assert!(info["claims"]["sub"].is_string());
+    assert!(info["expires_at"].is_u64());
+    let text = info.to_string();
+    assert!(
+        !text.contains("access_token") && !text.contains("eyJ"),
+        "tokens leaked: {text}"
+    );
+
+    let mut request = browser
+        .client
+        .get(s.url("/api/contacts"))
+        .header("x-csrf", "1")
+        .header("authorization", "Bearer forged-by-the-browser")
+        .header("connection", "authorization")
+        .header(
+            "cookie",
+            format!("{}; theme=dark", browser.cookie_header(&s.base).unwrap()),
+        );
+    request = request.header("x-other", "1");
+    let echo = Echo::from(request.send().await.unwrap()).await;
+    assert_eq!(echo.target(), "/contacts");
+    let authorization = echo.header("authorization");
+    assert_eq!(authorization.len(), 1);
+    assert!(authorization[0].starts_with("Bearer "), "{authorization:?}");
+    assert_ne!(authorization[0], "Bearer forged-by-the-browser");
+    let cookie = echo.header("cookie");
+    assert_eq!(
+        cookie,
+        ["theme=dark"],
+        "gateway cookies reached the upstream"
+    );
+    // The token the upstream got is live at the provider.
+    let token = authorization[0].trim_start_matches("Bearer ");
+    assert!(s.provider.introspect_active(token));
+}
+
+// checklist B1
+#[tokio::test]
+async fn callback_with_foreign_or_missing_state_sets_no_session_and_never_calls_the_token_endpoint()
+{
+    let s = setup(Options::default()).await;
+    let mut attacker = Browser::new();
+    let stolen = s.start_login(&mut attacker, "/home").await;
+    let mut victim = Browser::new();
+    victim.get(&s.url("/auth/login")).await;
+    let response = victim.get(&stolen).await;
+    assert_eq!(response.status(), 400);
+    assert!(session_cookie(&victim, &s.base).is_none());
+    let response = victim.get(&s.url("/auth/callback?code=abc")).await;
+    assert_eq!(response.status(), 400);
+    let response = victim
+        .get(&s.url("/auth/callback?code=abc&state=x&state=y"))
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        s.provider.count("/oauth2/token"),
+        0,
+        "the token endpoint was called"
+    );
+}
+
+// checklist B2
+#[tokio::test]
+async fn a_replayed_callback_fails() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    let callback = s.start_login(&mut browser, "/home").await;
+    let jar_before = browser.jars.clone();
+    assert_eq!(browser.get(&callback).await.status(), 200);
+    assert_eq!(
+        browser.get(&callback).await.status(),
+        400,
+        "same jar, login cookie gone"
+    );
+    // With a saved copy of the old login cookie, the provider refuses the spent code.
+    let mut replayer = Browser::new();
+    replayer.jars = jar_before;
+    let response = replayer.get(&callback).await;
+    assert_eq!(response.status(), 400);
+    assert!(session_cookie(&replayer, &s.base).is_none());
+}
+
+// checklist B4, A8
+#[tokio::test]
+async fn provider_errors_reach_the_spa_as_an_allow_listed_code() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    let login = browser.get(&s.url("/auth/login?return_to=/app")).await;
+    let state = query_params(&location(&login))["state"][0].clone();
+    let response = browser
+        .get(&s.url(&format!("/auth/callback?error=access_denied&state={state}")))
+        .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/app?auth_error=access_denied");
+    assert!(session_cookie(&browser, &s.base).is_none());
+
+    let login = browser.get(&s.url("/auth/login")).await;
+    let state = query_params(&location(&login))["state"][0].clone();
+    let response = browser
+        .get(&s.url(&format!(
+            "/auth/callback?error=%3Cscript%3Ealert(1)%3C/script%3E&state={state}"
+        )))
+        .await;
+    assert_eq!(location(&response), "/home?auth_error=invalid_error");
+    assert_eq!(s.provider.count("/oauth2/token"), 0);
+}
+
+// checklist A8, §2 attack 1
+#[tokio::test]
+async fn open_redirect_return_to_values_fall_back_to_the_default() {
+    let s = setup(Options::default()).await;
+    for payload in [
+        "https://evil.example",
+        "//evil.example",
+        "/%5cevil.example",
+        "/%2f%2fevil.example",
+        "/%0d%0aSet-Cookie:%20x=y",
+        "javascript:alert(1)",
+    ] {
+        let mut browser = Browser::new();
+        let encoded: String = form_urlencoded::byte_serialize(payload.as_bytes()).collect();
+        let callback = s.start_login(&mut browser, &encoded).await;
+        let page = browser.get(&callback).await.text().await.unwrap();
+        assert!(page.contains("url=/home\""), "{payload}: {page}");
+    }
+}
+
+// checklist B3
+#[tokio::test]
+async fn a_missing_or_foreign_iss_is_refused_before_the_token_request() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    let callback = s.start_login(&mut browser, "/home").await;
+    let without_iss: String = {
+        let (base, query) = callback.split_once('?').unwrap();
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.starts_with("iss="))
+            .collect();
+        format!("{base}?{}", kept.join("&"))
+    };
+    assert_eq!(browser.get(&without_iss).await.status(), 400);
+    let callback = s.start_login(&mut browser, "/home").await;
+    let foreign = callback.replace("iss=http", "iss=https");
+    assert_eq!(browser.get(&foreign).await.status(), 400);
+    assert_eq!(s.provider.count("/oauth2/token"), 0);
+}
+
+/// Logs in with one ID-token fault set and expects no session.
+async fn login_with_fault(
+    apply: impl Fn(&bff_demo_auth_server::Faults),
+) -> (Setup, reqwest::StatusCode, bool) {
+    let s = setup(Options::default()).await;
+    apply(s.provider.faults());
+    let mut browser = Browser::new();
+    let callback = s.start_login(&mut browser, "/home").await;
+    let status = browser.get(&callback).await.status();
+    let has_session = session_cookie(&browser, &s.base).is_some();
+    (s, status, has_session)
+}
+
+// checklist I1–I5
+#[tokio::test]
+async fn bad_id_tokens_never_make_a_session() {
+    type Fault = fn(&bff_demo_auth_server::Faults);
+    let faults: [(&str, Fault); 9] = [
+        ("wrong_aud", |f| f.set(|s| s.wrong_aud = true)),
+        ("extra_aud", |f| f.set(|s| s.extra_aud = true)),
+        ("wrong_azp", |f| f.set(|s| s.wrong_azp = true)),
+        ("wrong_iss", |f| f.set(|s| s.wrong_iss = true)),
+        ("wrong_nonce", |f| f.set(|s| s.wrong_nonce = true)),
+        ("expired", |f| f.set(|s| s.expired = true)),
+        ("alg_none", |f| f.set(|s| s.alg_none = true)),
+        ("unknown_kid", |f| f.set(|s| s.unknown_kid = true)),
+        ("hs256_with_public_key", |f| {
+            f.set(|s| s.hs256_with_public_key = true)
+        }),
+    ];
+    for (name, apply) in faults {
+        let (_s, status, has_session) = login_with_fault(apply).await;
+        assert!(
+            status.is_client_error() || status.is_server_error(),
+            "{name}: {status}"
+        );
+        assert!(!has_session, "{name}: a session was created");
+    }
+}
+
+// checklist B5
+#[tokio::test]
+async fn a_non_bearer_token_response_makes_no_session() {
+    let (_s, status, has_session) =
+        login_with_fault(|f| f.set(|s| s.token_type = Some("mac".to_owned()))).await;
+    assert_eq!(status, 502);
+    assert!(!has_session);
+}
+
+// checklist S3, §2 attack 6
+#[tokio::test]
+async fn tampered_truncated_and_foreign_key_cookies_are_no_session_and_are_cleared() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let good = session_cookie(&browser, &s.base).unwrap();
+    let mut tampered = good.clone().into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let foreign = {
+        let other = setup(Options {
+            keys: vec![KEY_B],
+            ..Options::default()
+        })
+        .await;
+        let mut b = Browser::new();
+        other.login(&mut b).await;
+        session_cookie(&b, &other.base).unwrap()
+    };
+    for (name, value) in [
+        ("tampered", tampered),
+        ("truncated", good[..good.len() - 5].to_owned()),
+        ("foreign key", foreign),
+        ("garbage", "!!!".to_owned()),
+    ] {
+        let response = browser
+            .client
+            .get(s.url("/api/contacts"))
+            .header("x-csrf", "1")
+            .header("cookie", format!("__Host-bff={value}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{name}");
+        let clears = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("__Host-bff=;"));
+        assert!(clears, "{name}: the bad cookie is not cleared");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "unauthenticated");
+    }
+}
+
+// checklist K3: a rotated key ring keeps sessions.
+#[tokio::test]
+async fn sessions_survive_key_rotation() {
+    let port = free_port();
+    let s = setup(Options {
+        port: Some(port),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let cookie = browser.cookie_header(&s.base).unwrap();
+    let Setup {
+        gateway, provider, ..
+    } = s;
+    gateway.stop().await;
+    drop(provider);
+    let rotated = setup(Options {
+        port: Some(port),
+        keys: vec![KEY_B, KEY_A],
+        ..Options::default()
+    })
+    .await;
+    let response = browser
+        .client
+        .get(rotated.url("/auth/session"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the old session did not open with the rotated ring"
+    );
+}
+
+// checklist X1, X2, §2 attack 7
+#[tokio::test]
+async fn api_calls_without_the_csrf_header_or_from_another_site_are_refused_before_the_upstream() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    for headers in [
+        vec![],
+        vec![("x-csrf", "1"), ("origin", "https://evil.example")],
+        vec![("x-csrf", "1"), ("sec-fetch-site", "cross-site")],
+    ] {
+        let response = browser
+            .send(reqwest::Method::POST, &s.url("/api/contacts"), &headers)
+            .await;
+        assert_eq!(response.status(), 403, "{headers:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "csrf");
+    }
+    let response = s.api(&mut browser, "/api/contacts").await;
+    assert_eq!(response.status(), 200);
+}
+
+// checklist P5: no session → 401 for fetch, login redirect for a page load.
+#[tokio::test]
+async fn no_session_is_401_for_fetch_and_a_login_redirect_for_navigation() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    let response = s.api(&mut browser, "/api/contacts").await;
+    assert_eq!(response.status(), 401);
+    let response = browser
+        .send(
+            reqwest::Method::GET,
+            &s.url("/api/page"),
+            &[("x-csrf", "1"), ("sec-fetch-mode", "navigate")],
+        )
+        .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/auth/login?return_to=%2Fapi%2Fpage");
+    // A page load cannot send the CSRF header: without a session it goes to sign in, not 403.
+    let response = browser
+        .send(
+            reqwest::Method::GET,
+            &s.url("/api/page?tab=2"),
+            &[("sec-fetch-mode", "navigate"), ("accept", "text/html")],
+        )
+        .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        "/auth/login?return_to=%2Fapi%2Fpage%3Ftab%3D2"
+    );
+    let response = browser.get(&s.url("/auth/session")).await;
+    assert_eq!(response.status(), 401);
+    // With a session, a request without the header is still refused.
+    s.login(&mut browser).await;
+    let response = browser
+        .send(
+            reqwest::Method::GET,
+            &s.url("/api/page"),
+            &[("sec-fetch-mode", "navigate"), ("accept", "text/html")],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+}
+
+// checklist R*: refresh before forwarding, once for concurrent requests, rotated token kept.
+#[tokio::test]
+async fn expired_access_tokens_are_refreshed_once_for_concurrent_requests() {
+    let mut options = Options::default();
+    options.provider.access_token_ttl = Duration::from_secs(2);
+    options.session_extra = "  refresh_skew: 1s\n".to_owned();
+    let s = setup(options).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let first = Echo::from(s.api(&mut browser, "/api/a").await)
+        .await
+        .header("authorization");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let cookie = browser.cookie_header(&s.base).unwrap();
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let request = browser
+            .client
+            .get(s.url("/api/b"))
+            .header("x-csrf", "1")
+            .header("cookie", cookie.clone());
+        calls.push(tokio::spawn(request.send()));
+    }
+    let mut bearers = std::collections::BTreeSet::new();
+    for call in calls {
+        let response = call.await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers().contains_key("set-cookie"),
+            "refreshed session not sent back"
+        );
+        bearers.insert(Echo::from(response).await.header("authorization")[0].clone());
+    }
+    assert_eq!(bearers.len(), 1, "concurrent requests got different tokens");
+    assert_ne!(bearers.iter().next().unwrap(), &first[0]);
+    assert_eq!(
+        s.provider.count_grant("refresh_token"),
+        1,
+        "the refresh token was spent more than once"
+    );
+    // A late request with the pre-refresh cookie still works (grace cache), without a new refresh.
+    let late = browser
+        .client
+        .get(s.url("/api/c"))
+        .header("x-csrf", "1")
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 200);
+    assert_eq!(s.provider.count_grant("refresh_token"), 1);
+}
+
+// checklist R*: a refused refresh ends the session.
+#[tokio::test]
+async fn a_refused_refresh_ends_the_session_with_401() {
+    let mut options = Options::default();
+    options.provider.access_token_ttl = Duration::from_secs(1);
+    options.session_extra = "  refresh_skew: 1s\n".to_owned();
+    let s = setup(options).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    s.provider.revoke_all();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let response = s.api(&mut browser, "/api/x").await;
+    assert_eq!(response.status(), 401);
+    assert!(
+        session_cookie(&browser, &s.base).is_none(),
+        "the session cookie was not cleared"
+    );
+}
+
+// checklist O*: logout clears cookies, revokes, and points to the provider's end-session.
+#[tokio::test]
+async fn logout_clears_the_session_revokes_and_returns_the_end_session_url() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let response = browser
+        .send(reqwest::Method::POST, &s.url("/auth/logout"), &[])
+        .await;
+    assert_eq!(response.status(), 403, "logout without the CSRF header");
+    let response = browser
+        .send(
+            reqwest::Method::POST,
+            &s.url("/auth/logout"),
+            &[("x-csrf", "1"), ("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let hop = body["logout_url"].as_str().unwrap();
+    // JavaScript never sees the ID token: the URL is a sealed hop through the gateway.
+    assert!(hop.starts_with(&s.url("/auth/logout/continue?t=")), "{hop}");
+    assert!(!hop.contains("eyJ"), "{hop}");
+    let response = browser.get(hop).await;
+    assert_eq!(response.status(), 302);
+    let url = location(&response);
+    assert!(
+        url.starts_with(&format!("{}/oauth2/logout?", s.provider.issuer())),
+        "{url}"
+    );
+    let q = query_params(&url);
+    assert!(q.contains_key("id_token_hint"));
+    assert_eq!(q["post_logout_redirect_uri"], [s.url("/")]);
+    assert!(session_cookie(&browser, &s.base).is_none());
+    assert!(s.provider.count("/oauth2/revoke") >= 1);
+    assert_eq!(s.api(&mut browser, "/api/x").await.status(), 401);
+    // A forged hop goes home, never to a target of the attacker's choosing.
+    let forged = browser
+        .get(&s.url("/auth/logout/continue?t=https%3A%2F%2Fevil.example"))
+        .await;
+    assert_eq!(forged.status(), 302);
+    assert_eq!(location(&forged), "/");
+}
+
+// checklist K1: not ready until discovery succeeds; logins wait.
+#[tokio::test]
+async fn the_gateway_is_not_ready_while_the_provider_is_unreachable() {
+    let port = free_port();
+    let dead = free_port();
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:0\n  public_url: http://127.0.0.1:{port}\n\
+         oauth:\n  issuer: http://127.0.0.1:{dead}\n  allow_http_provider: true\n  client_id: c\n  client_secret: s\n\
+         session:\n  keys: [\"{KEY_A}\"]\nroutes:\n  - path: /\n    upstream: http://127.0.0.1:1\n    auth: none\n"
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let client = crate::support::client();
+    let ready = client
+        .get(format!("http://{}/readyz", gw.admin.unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let login = client
+        .get(format!("http://127.0.0.1:{port}/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 503);
+}
+
+// checklist K4: auth endpoints answer only for the configured public host.
+#[tokio::test]
+async fn auth_endpoints_refuse_other_hosts() {
+    let s = setup(Options::default()).await;
+    let response = crate::support::client()
+        .get(s.url("/auth/login"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 421);
+    assert!(response.headers().get("location").is_none());
+}
+
+// CORS: pre-flights from configured origins are answered before auth; refusals carry CORS.
+#[tokio::test]
+async fn cors_preflights_from_allowed_origins_are_answered_before_auth() {
+    let s = setup(Options {
+        auth_extra: "  allowed_origins: [\"https://spa.example\"]\n".to_owned(),
+        ..Options::default()
+    })
+    .await;
+    let client = crate::support::client();
+    let response = client
+        .request(reqwest::Method::OPTIONS, s.url("/api/contacts"))
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "x-csrf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://spa.example"
+    );
+    assert_eq!(
+        response.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let response = client
+        .get(s.url("/api/contacts"))
+        .header("origin", "https://spa.example")
+        .header("x-csrf", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://spa.example"
+    );
+    let response = client
+        .request(reqwest::Method::OPTIONS, s.url("/api/contacts"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert_eq!(response.status(), 403);
+}
+
+/// An upstream that rejects the first access token it sees (or every one with `always`) as
+/// `invalid_token`, answers `/api/scope` with `403 insufficient_scope`, and echoes otherwise.
+async fn rejecting_api(
+    always: bool,
+) -> (TestUpstream, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(AtomicUsize::new(0));
+    let first: Arc<Mutex<Option<String>>> = Arc::default();
+    let counter = seen.clone();
+    let upstream = TestUpstream::start(move |request| {
+        let first = first.clone();
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            if request.uri().path() == "/scope" {
+                let mut r = crate::support::upstream::full(hyper::StatusCode::FORBIDDEN, "");
+                r.headers_mut().insert(
+                    "www-authenticate",
+                    "Bearer error=\"insufficient_scope\", scope=\"admin\""
+                        .parse()
+                        .unwrap(),
+                );
+                return r;
+            }
+            let token = request
+                .headers()
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let reject = {
+                let mut first = first.lock().unwrap();
+                let first = first.get_or_insert_with(|| token.clone().unwrap_or_default());
+                always || Some(first.clone()) == token
+            };
+            if reject {
+                invalid_token()
+            } else {
+                crate::support::upstream::echo(request).await
+            }
+        }
+    })
+    .await;
+    (upstream, seen)
+}
+
+// checklist P7: an upstream's `invalid_token` earns exactly one refresh and one retry.
+#[tokio::test]
+async fn an_upstream_rejecting_the_token_gets_one_refresh_and_one_retry() {
+    use std::sync::atomic::Ordering;
+    let (api, seen) = rejecting_api(false).await;
+    let s = setup(Options {
+        api: Api::Custom(api),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let before = browser.cookie_header(&s.base).unwrap();
+    let response = s.api(&mut browser, "/api/contacts").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().contains_key("set-cookie"),
+        "the refreshed session was not sent back"
+    );
+    let echo = Echo::from(response).await;
+    assert!(echo.header("authorization")[0].starts_with("Bearer "));
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        2,
+        "one rejected request and one retry"
+    );
+    assert_eq!(s.provider.count_grant("refresh_token"), 1);
+    assert_ne!(browser.cookie_header(&s.base).unwrap(), before);
+    // The new token is accepted: no further refresh.
+    assert_eq!(s.api(&mut browser, "/api/contacts").await.status(), 200);
+    assert_eq!(s.provider.count_grant("refresh_token"), 1);
+}
+
+// checklist P7: no refresh loop, no retry of a request with a body, 403 passes through.
+#[tokio::test]
+async fn rejections_are_retried_at_most_once_and_only_when_replayable() {
+    use std::sync::atomic::Ordering;
+    let (api, seen) = rejecting_api(true).await;
+    let s = setup(Options {
+        api: Api::Custom(api),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let response = s.api(&mut browser, "/api/contacts").await;
+    assert_eq!(
+        response.status(),
+        401,
+        "the upstream's answer after the one retry"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    assert_eq!(s.provider.count_grant("refresh_token"), 1);
+    assert!(
+        session_cookie(&browser, &s.base).is_some(),
+        "the session must survive an upstream 401"
+    );
+
+    let response = browser
+        .client
+        .post(s.url("/api/contacts"))
+        .header("x-csrf", "1")
+        .header("cookie", browser.cookie_header(&s.base).unwrap())
+        .body("{\"name\":\"x\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        3,
+        "a request with a body is never replayed"
+    );
+    assert_eq!(s.provider.count_grant("refresh_token"), 1);
+
+    let response = s.api(&mut browser, "/api/scope").await;
+    assert_eq!(response.status(), 403);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    assert_eq!(
+        s.provider.count_grant("refresh_token"),
+        1,
+        "403 must not trigger a refresh"
+    );
+}
+
+// checklist O2, O3: a cookie saved before logout does not regain access.
+#[tokio::test]
+async fn a_cookie_saved_before_logout_is_refused_after_it() {
+    let s = setup(Options {
+        api: Api::Introspecting,
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    assert_eq!(s.api(&mut browser, "/api/contacts").await.status(), 200);
+    let saved = browser.cookie_header(&s.base).unwrap();
+    let response = browser
+        .send(
+            reqwest::Method::POST,
+            &s.url("/auth/logout"),
+            &[("x-csrf", "1"), ("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let replay = browser
+        .client
+        .get(s.url("/api/contacts"))
+        .header("x-csrf", "1")
+        .header("cookie", saved)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    let clears = replay
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("__Host-bff=;"));
+    assert!(clears, "the replayed session is not cleared");
+}
