@@ -7,6 +7,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY tests ./tests
 COPY examples ./examples
+COPY demo ./demo
 RUN cargo build --locked --release --bin bff-gateway
 
 FROM gcr.io/distroless/cc-debian12:nonroot
