@@ -1,7 +1,7 @@
 //! The per-request pipeline; read this first. Phases, in order:
 //!
 //! 1. **request checks** — framing and target sanity (CL+TE, Host, absolute-form, URI length),
-//!    path normalisation (checklist P1–P3);
+//!    path normalisation (checklist P1, H3);
 //! 2. **route** — longest segment prefix, method allow-list, declared body size;
 //! 3. **auth step** — `/auth/*` goes to the token handler's endpoints; signed-in routes get
 //!    CORS pre-flight, CSRF/Origin checks, the session, a refresh if due, and the Bearer;
@@ -306,6 +306,9 @@ impl Gateway {
         if !tunnelled {
             headers::remove_hop_by_hop(response.headers_mut());
         }
+        if let Some(th) = token_handler {
+            headers::strip_set_cookies(response.headers_mut(), |name| th.owns_cookie(name));
+        }
         // Answer in the client's protocol, whatever the upstream spoke.
         *response.version_mut() = client_version;
         let mut response = response.map(Either::Left);
@@ -336,7 +339,7 @@ fn is_preflight(request: &http::request::Parts) -> bool {
             .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
-/// Request smuggling and confused-deputy guards (checklist H4).
+/// Request smuggling and confused-deputy guards (checklist H3, P1).
 fn check_framing(request: &Request<Incoming>) -> Result<(), GatewayError> {
     let headers = request.headers();
     if headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH) {

@@ -1,5 +1,5 @@
 //! Normalises a request path once, before routing, so that the path a route matched is exactly
-//! the path the upstream receives (checklist P1–P3).
+//! the path the upstream receives (checklist P1).
 //!
 //! Refused, not repaired: anything but an origin-form path, malformed `%` escapes, escapes that
 //! decode to a separator or a dot segment (`%2f`, `%5c`, `%2e%2e`, `%00`), a raw `\`, and `.` or
@@ -121,7 +121,7 @@ mod tests {
         assert_eq!(normalise("//api///x//").unwrap(), "/api/x/");
     }
 
-    // checklist P2: no escaping out of a route's prefix by dot segments, raw or encoded.
+    // checklist P1: no escaping out of a route's prefix by dot segments, raw or encoded.
     #[test]
     fn dot_segments_are_refused_raw_or_encoded() {
         for path in [
@@ -137,7 +137,7 @@ mod tests {
         }
     }
 
-    // checklist P3: encoded separators and backslashes are refused.
+    // checklist P1: encoded separators and backslashes are refused.
     #[test]
     fn encoded_separators_and_backslashes_are_refused() {
         for path in ["/api%2f..%2fadmin", "/api/%2F", "/api/%5cadmin", "/a%00b"] {

@@ -1,11 +1,11 @@
-//! The auth step of a signed-in API route (checklist X*, P5–P7, R*): CSRF and Origin checks,
+//! The auth step of a signed-in API route (checklist X1–X2, P3, P6, P7, R1–R4): CSRF and Origin checks,
 //! the session, a refresh when the access token is (nearly) expired, and the Bearer value.
 //!
 //! Returns what the proxy must add; the proxy sets `Authorization` after hop-by-hop removal, so a
 //! client-named `Connection: Authorization` cannot strip it (checklist H-conn).
 
 use super::refresh::RefreshOutcome;
-use super::{NoSession, TokenHandler};
+use super::{NoSession, TokenHandler, unix_now};
 use crate::config::{AuthMode, RouteConfig, TokenKind, Unauthenticated};
 use crate::error::GatewayError;
 use crate::oauth::client::error_chain;
@@ -118,7 +118,7 @@ impl TokenHandler {
         let mut changed = false;
         let mut refreshed = false;
         if self.needs_refresh(&session, now) {
-            match self.refresh_session(&session, now).await {
+            match self.refresh_session(&session, now, None).await {
                 Ok(next) => {
                     session = next;
                     changed = true;
@@ -174,7 +174,10 @@ impl TokenHandler {
             session,
             previous_chunks,
         } = state;
-        let mut session = match self.refresh_session(&session, now).await {
+        let mut session = match self
+            .refresh_session(&session, now, Some(session.at.as_str()))
+            .await
+        {
             Ok(next) => next,
             Err(error) => {
                 let set_cookies = match error {
@@ -231,25 +234,50 @@ impl TokenHandler {
         }
     }
 
-    /// Refreshes once per refresh token across concurrent requests (checklist R*).
+    /// Refreshes once per refresh token across concurrent requests (checklist R1–R3). A result
+    /// another request obtained in the last minute is reused while its access token is still
+    /// good (and is not the one an upstream just `rejected`); when it is not, and the provider
+    /// rotated the refresh token, the chain is followed with the newer token, never by spending
+    /// the old one again.
     async fn refresh_session(
         self: &Arc<Self>,
         session: &Session,
         now: u64,
+        rejected: Option<&str>,
     ) -> Result<Session, GatewayError> {
-        let Some(rt) = session.rt.clone() else {
+        let Some(mut rt) = session.rt.clone() else {
             return Err(GatewayError::Unauthenticated);
         };
+        let usable = |outcome: &RefreshOutcome| match outcome {
+            RefreshOutcome::Refreshed(tokens, issued) => {
+                tokens.expires_in.is_none_or(|s| issued + s > now)
+                    && rejected != Some(tokens.access_token.as_str())
+            }
+            _ => true,
+        };
+        for _ in 0..MAX_ROTATION_HOPS {
+            match self.refresh.peek(&rt) {
+                Some(RefreshOutcome::Refreshed(tokens, issued))
+                    if !usable(&RefreshOutcome::Refreshed(tokens.clone(), issued)) =>
+                {
+                    match &tokens.refresh_token {
+                        Some(newer) if *newer != rt => rt = newer.clone(),
+                        _ => break,
+                    }
+                }
+                _ => break,
+            }
+        }
         let handler = self.clone();
         let token = rt.clone();
         let outcome = self
             .refresh
-            .run(&rt, async move {
+            .run(&rt, usable, async move {
                 let Some(provider) = handler.client.provider() else {
                     return RefreshOutcome::Unavailable;
                 };
                 match handler.client.refresh(provider, &token).await {
-                    Ok(tokens) => RefreshOutcome::Refreshed(Arc::new(tokens)),
+                    Ok(tokens) => RefreshOutcome::Refreshed(Arc::new(tokens), unix_now()),
                     Err(error) if error.is_transient() => {
                         tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "token refresh failed; session kept");
                         RefreshOutcome::Unavailable
@@ -261,18 +289,16 @@ impl TokenHandler {
                 }
             })
             .await;
-        let tokens = match outcome {
-            RefreshOutcome::Refreshed(tokens) => tokens,
+        let (tokens, issued) = match outcome {
+            RefreshOutcome::Refreshed(tokens, issued) => (tokens, issued),
             RefreshOutcome::Rejected(_) => return Err(GatewayError::Unauthenticated),
             RefreshOutcome::Unavailable => return Err(GatewayError::ProviderUnavailable),
         };
         let mut next = session.clone();
         next.at = tokens.access_token.clone();
-        next.at_exp = tokens.expires_in.map(|s| now + s);
-        // Keep the old refresh token when the provider sends none (checklist R-keep).
-        if let Some(rt) = &tokens.refresh_token {
-            next.rt = Some(rt.clone());
-        }
+        next.at_exp = tokens.expires_in.map(|s| issued + s);
+        // Keep the refresh token used when the provider sends none (checklist R-keep).
+        next.rt = Some(tokens.refresh_token.clone().unwrap_or(rt));
         if let Some(id_token) = &tokens.id_token {
             let Some(provider) = self.client.provider() else {
                 return Err(GatewayError::ProviderUnavailable);
@@ -295,6 +321,9 @@ impl TokenHandler {
         Ok(next)
     }
 }
+
+/// How many rotated refresh tokens a request follows through remembered results.
+const MAX_ROTATION_HOPS: usize = 4;
 
 /// The `Authorization` value a route sends for `session`.
 fn bearer(kind: TokenKind, session: &Session) -> Option<HeaderValue> {

@@ -44,6 +44,23 @@ impl Origins {
             || self.allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
     }
 
+    /// Checks a request that cannot carry the CSRF header, such as a top-level `GET` navigation
+    /// (the optional GET logout, checklist O-get): a foreign `Origin` or a `Sec-Fetch-Site` of
+    /// `cross-site`/`same-site` from an untrusted origin is refused. Browsers send no `Origin`
+    /// on a plain navigation, so its absence is not held against the request.
+    pub fn check_navigation(&self, headers: &HeaderMap) -> Result<(), CsrfError> {
+        let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok());
+        if origin.is_some_and(|o| !self.is_trusted(o)) {
+            return Err(CsrfError::ForeignOrigin);
+        }
+        let site = headers.get(SEC_FETCH_SITE).map(HeaderValue::as_bytes);
+        let origin_trusted = origin.is_some_and(|o| self.is_trusted(o));
+        match site {
+            Some(b"cross-site" | b"same-site") if !origin_trusted => Err(CsrfError::CrossSite),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks one API request. `require_header` is false only for WebSocket upgrades, where the
     /// Origin check is the whole defence and therefore strict (an Origin must be present).
     pub fn check(
@@ -97,6 +114,33 @@ mod tests {
     }
 
     const X: HeaderName = HeaderName::from_static("x-csrf");
+
+    // checklist O-get, X2: a GET logout is refused from another site, allowed as a navigation.
+    #[test]
+    fn navigations_from_other_sites_are_refused() {
+        let o = origins();
+        assert_eq!(
+            o.check_navigation(&headers(&[("sec-fetch-site", "cross-site")])),
+            Err(CsrfError::CrossSite)
+        );
+        assert_eq!(
+            o.check_navigation(&headers(&[("sec-fetch-site", "same-site")])),
+            Err(CsrfError::CrossSite)
+        );
+        assert_eq!(
+            o.check_navigation(&headers(&[("origin", "https://evil.example")])),
+            Err(CsrfError::ForeignOrigin)
+        );
+        assert!(
+            o.check_navigation(&headers(&[("sec-fetch-site", "same-origin")]))
+                .is_ok()
+        );
+        assert!(
+            o.check_navigation(&headers(&[("sec-fetch-site", "none")]))
+                .is_ok()
+        );
+        assert!(o.check_navigation(&headers(&[])).is_ok());
+    }
 
     // checklist X1: the header is required on every method.
     #[test]

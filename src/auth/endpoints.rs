@@ -131,6 +131,7 @@ impl TokenHandler {
             nonce: nonce.clone(),
             return_to: return_to.to_owned(),
             created: now,
+            created_ms: unix_now_ms(),
         };
         let name = self.login_cookie_name(&state);
         let plaintext = serde_json::to_vec(&login).unwrap_or_default();
@@ -177,7 +178,7 @@ impl TokenHandler {
             .filter(|(n, _)| n.starts_with(prefix.as_str()))
         {
             match self.open_login(name, value, now) {
-                Some(login) => live.push((login.created, name)),
+                Some(login) => live.push((login.created_ms.max(login.created * 1000), name)),
                 None => out.extend(cookies::clear(&self.login_cookie_spec(name.to_owned()), 0)),
             }
         }
@@ -414,16 +415,17 @@ impl TokenHandler {
     ) -> Response<ResponseBody> {
         // POST needs the CSRF header; the optional GET variant at least a same-origin request
         // (checklist O-get).
-        if let Err(error) = self
-            .origins
-            .check(request.headers(), &self.auth.csrf_header, post)
-        {
-            if post || request.headers().contains_key(http::header::ORIGIN) {
-                return pages::json(
-                    StatusCode::FORBIDDEN,
-                    &json!({"error": "csrf", "message": error.to_string()}),
-                );
-            }
+        let checked = if post {
+            self.origins
+                .check(request.headers(), &self.auth.csrf_header, true)
+        } else {
+            self.origins.check_navigation(request.headers())
+        };
+        if let Err(error) = checked {
+            return pages::json(
+                StatusCode::FORBIDDEN,
+                &json!({"error": "csrf", "message": error.to_string()}),
+            );
         }
         let session = self.open_session(cookies, now).ok();
         let clear = self.clear_session(cookies);
@@ -492,6 +494,13 @@ impl TokenHandler {
             None => pages::redirect(&self.auth.post_logout_redirect),
         }
     }
+}
+
+/// Unix time in milliseconds.
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// AAD name of the sealed logout hop, and how long it stays valid (seconds).

@@ -36,8 +36,14 @@ pub struct TokenHandler {
     session_codec: SessionCodec,
     login_codec: SessionCodec,
     session_cookie: CookieSpec,
+    /// The largest sealed session written, so that every request still fits the listener's
+    /// header limit with room for the rest of the headers (checklist S4).
+    max_session_bytes: usize,
     refresh: RefreshCoordinator,
 }
+
+/// Header room kept free for everything but the session cookie (other cookies, `Accept`, ...).
+const OTHER_HEADERS_ROOM: usize = 4096;
 
 impl std::fmt::Debug for TokenHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,6 +94,11 @@ impl TokenHandler {
             session_codec,
             login_codec,
             session_cookie,
+            max_session_bytes: config
+                .server
+                .limits
+                .max_header_bytes
+                .saturating_sub(OTHER_HEADERS_ROOM),
             refresh: RefreshCoordinator::default(),
         }))
     }
@@ -150,6 +161,11 @@ impl TokenHandler {
         let sealed = self
             .session_codec
             .seal(&self.session.cookie_name, &plaintext, expires);
+        // A session the browser would send back in a header this gateway refuses (431) would
+        // lock the user out until it expires: fail loudly now instead.
+        if sealed.len() > self.max_session_bytes {
+            return Err(cookies::ChunkError::TooLarge);
+        }
         cookies::write(&self.session_cookie, &sealed, previous_chunks)
     }
 
@@ -231,7 +247,7 @@ mod tests {
         HeaderValue::from_str(&pairs.join("; ")).unwrap()
     }
 
-    // checklist S5: lifetimes are enforced from timestamps inside the sealed cookie.
+    // checklist S7: lifetimes are enforced from timestamps inside the sealed cookie.
     #[test]
     fn sessions_end_at_the_idle_timeout_and_the_absolute_lifetime() {
         let th = handler();

@@ -19,7 +19,8 @@ pub const GRACE: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub enum RefreshOutcome {
-    Refreshed(Arc<TokenResponse>),
+    /// New tokens, and when (unix seconds) the provider issued them.
+    Refreshed(Arc<TokenResponse>, u64),
     /// The provider refused (`invalid_grant` ...): the session is over.
     Rejected(String),
     /// The provider could not be asked: keep the session, try later.
@@ -43,9 +44,27 @@ impl std::fmt::Debug for RefreshCoordinator {
 }
 
 impl RefreshCoordinator {
+    /// The finished outcome remembered for `refresh_token`, if any (within the grace period).
+    pub fn peek(&self, refresh_token: &str) -> Option<RefreshOutcome> {
+        let key: [u8; 32] = Sha256::digest(refresh_token.as_bytes()).into();
+        let entries = self.entries.lock().ok()?;
+        let entry = entries.get(&key)?;
+        if entry.created.elapsed() >= GRACE {
+            return None;
+        }
+        entry.cell.get().cloned()
+    }
+
     /// Runs `refresh` once for concurrent callers with the same refresh token and shares its
     /// outcome. `refresh` runs in its own task, so a caller that goes away cannot cancel it.
-    pub async fn run<F>(&self, refresh_token: &str, refresh: F) -> RefreshOutcome
+    /// A finished outcome that `usable` rejects (say, its access token has expired since) is
+    /// not reused: it is replaced by a new run.
+    pub async fn run<F>(
+        &self,
+        refresh_token: &str,
+        usable: impl Fn(&RefreshOutcome) -> bool,
+        refresh: F,
+    ) -> RefreshOutcome
     where
         F: Future<Output = RefreshOutcome> + Send + 'static,
     {
@@ -56,6 +75,13 @@ impl RefreshCoordinator {
             };
             let now = Instant::now();
             entries.retain(|_, e| now.duration_since(e.created) < GRACE);
+            let stale = entries
+                .get(&key)
+                .and_then(|e| e.cell.get())
+                .is_some_and(|outcome| !usable(outcome));
+            if stale {
+                entries.remove(&key);
+            }
             entries
                 .entry(key)
                 .or_insert_with(|| Entry {
@@ -91,13 +117,16 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn tokens() -> RefreshOutcome {
-        RefreshOutcome::Refreshed(Arc::new(TokenResponse {
-            access_token: "new".into(),
-            expires_in: Some(60),
-            refresh_token: Some("rt2".into()),
-            id_token: None,
-            scope: None,
-        }))
+        RefreshOutcome::Refreshed(
+            Arc::new(TokenResponse {
+                access_token: "new".into(),
+                expires_in: Some(60),
+                refresh_token: Some("rt2".into()),
+                id_token: None,
+                scope: None,
+            }),
+            0,
+        )
     }
 
     // checklist R*: concurrent requests spend the refresh token once.
@@ -111,7 +140,7 @@ mod tests {
             let calls = calls.clone();
             tasks.push(tokio::spawn(async move {
                 coordinator
-                    .run("rt1", async move {
+                    .run("rt1", |_| true, async move {
                         calls.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         tokens()
@@ -120,24 +149,38 @@ mod tests {
             }));
         }
         for task in tasks {
-            assert!(matches!(task.await.unwrap(), RefreshOutcome::Refreshed(_)));
+            assert!(matches!(task.await.unwrap(), RefreshOutcome::Refreshed(..)));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // A late request with the old token reuses the result within the grace period.
         let late = coordinator
-            .run("rt1", async { RefreshOutcome::Rejected("x".into()) })
+            .run("rt1", |_| true, async {
+                RefreshOutcome::Rejected("x".into())
+            })
             .await;
-        assert!(matches!(late, RefreshOutcome::Refreshed(_)));
+        assert!(matches!(late, RefreshOutcome::Refreshed(..)));
+    }
+
+    // checklist R1: a remembered result whose access token is no longer usable is not reused.
+    #[tokio::test]
+    async fn unusable_results_are_replaced() {
+        let coordinator = RefreshCoordinator::default();
+        let first = coordinator.run("rt", |_| true, async { tokens() }).await;
+        assert!(matches!(first, RefreshOutcome::Refreshed(..)));
+        let again = coordinator
+            .run("rt", |_| false, async { RefreshOutcome::Unavailable })
+            .await;
+        assert!(matches!(again, RefreshOutcome::Unavailable));
     }
 
     #[tokio::test]
     async fn transient_failures_are_not_remembered() {
         let coordinator = RefreshCoordinator::default();
         let first = coordinator
-            .run("rt", async { RefreshOutcome::Unavailable })
+            .run("rt", |_| true, async { RefreshOutcome::Unavailable })
             .await;
         assert!(matches!(first, RefreshOutcome::Unavailable));
-        let second = coordinator.run("rt", async { tokens() }).await;
-        assert!(matches!(second, RefreshOutcome::Refreshed(_)));
+        let second = coordinator.run("rt", |_| true, async { tokens() }).await;
+        assert!(matches!(second, RefreshOutcome::Refreshed(..)));
     }
 }

@@ -42,6 +42,12 @@ pub fn validate(
     );
     let has_oauth = raw.oauth.is_some();
     let routes = c.routes(&raw.routes, server.limits.max_body_bytes, has_oauth);
+    if token_handler.is_some() && server.limits.max_header_bytes < MIN_HEADER_BYTES_WITH_OAUTH {
+        c.problem(
+            "server.limits.max_header_bytes",
+            format!("must be at least {MIN_HEADER_BYTES_WITH_OAUTH} bytes with `oauth:`: the session cookie (often several KiB of tokens) travels in the request headers"),
+        );
+    }
     if let Some(th) = &token_handler {
         let prefix = th.auth.path_prefix.as_str();
         for (i, route) in routes.iter().enumerate() {
@@ -65,6 +71,9 @@ pub fn validate(
         Err(c.problems)
     }
 }
+
+/// With a token handler, requests carry the session cookie: keep room for it (checklist S4).
+const MIN_HEADER_BYTES_WITH_OAUTH: usize = 8192;
 
 pub(super) struct Checker<'a> {
     lines: &'a KeyLines,

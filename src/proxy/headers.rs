@@ -114,15 +114,9 @@ pub fn set_forwarded(headers: &mut HeaderMap, peer: &Peer, original_host: Option
 /// Removes cookies for which `owned` is true from the `Cookie` header(s); drops the header when
 /// nothing is left. Untouched when no cookie is owned (the common case allocates nothing).
 pub fn strip_cookies(headers: &mut HeaderMap, owned: impl Fn(&str) -> bool) {
-    let pair_name = |pair: &str| {
-        pair.split_once('=')
-            .map_or(pair, |(n, _)| n)
-            .trim()
-            .to_owned()
-    };
     let any_owned = headers.get_all(COOKIE).iter().any(|v| {
         v.to_str()
-            .map(|t| t.split(';').any(|p| owned(&pair_name(p))))
+            .map(|t| t.split(';').any(|p| owned(pair_name(p))))
             .unwrap_or(false)
     });
     if !any_owned {
@@ -132,7 +126,7 @@ pub fn strip_cookies(headers: &mut HeaderMap, owned: impl Fn(&str) -> bool) {
     for value in headers.get_all(COOKIE) {
         let Ok(text) = value.to_str() else { continue };
         for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            if !owned(&pair_name(pair)) {
+            if !owned(pair_name(pair)) {
                 if !kept.is_empty() {
                     kept.push_str("; ");
                 }
@@ -145,6 +139,35 @@ pub fn strip_cookies(headers: &mut HeaderMap, owned: impl Fn(&str) -> bool) {
         && !kept.is_empty()
     {
         headers.insert(COOKIE, value);
+    }
+}
+
+/// The name of a `name=value` cookie pair (or of a `Set-Cookie` value).
+fn pair_name(pair: &str) -> &str {
+    pair.split_once('=').map_or(pair, |(n, _)| n).trim()
+}
+
+/// Drops `Set-Cookie` headers of an upstream response that would set one of the gateway's own
+/// cookies (checklist P4): an upstream must not overwrite or poison the session.
+pub fn strip_set_cookies(headers: &mut HeaderMap, owned: impl Fn(&str) -> bool) {
+    let set_cookie = http::header::SET_COOKIE;
+    let is_owned = |v: &HeaderValue| {
+        v.to_str().map_or(true, |t| {
+            owned(pair_name(t.split(';').next().unwrap_or_default()))
+        })
+    };
+    if !headers.get_all(&set_cookie).iter().any(is_owned) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers
+        .get_all(&set_cookie)
+        .iter()
+        .filter(|v| !is_owned(v))
+        .cloned()
+        .collect();
+    headers.remove(&set_cookie);
+    for value in kept {
+        headers.append(&set_cookie, value);
     }
 }
 
@@ -219,7 +242,7 @@ mod tests {
         assert_eq!(h["te"], "trailers");
     }
 
-    // checklist H1: forwarding headers from an untrusted peer are replaced or dropped.
+    // checklist H2: forwarding headers from an untrusted peer are replaced or dropped.
     #[test]
     fn untrusted_peer_forwarding_headers_are_replaced() {
         let mut h = map(&[

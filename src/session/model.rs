@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// A signed-in user's tokens and the timestamps that bound the session (checklist S5).
+/// A signed-in user's tokens and the timestamps that bound the session (checklist S7).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
     /// Access token.
@@ -47,6 +47,10 @@ pub struct LoginState {
     pub nonce: Option<String>,
     pub return_to: String,
     pub created: u64,
+    /// Creation time in milliseconds: orders logins started within the same second, so the
+    /// oldest is the one dropped when too many are pending.
+    #[serde(default)]
+    pub created_ms: u64,
 }
 
 impl fmt::Debug for LoginState {

@@ -43,8 +43,14 @@ pub enum Api {
 pub struct Options {
     pub api: Api,
     pub keys: Vec<&'static str>,
+    /// Lines added to `oauth:` (indented two spaces).
+    pub oauth_extra: String,
+    /// The client secret, at the provider and in the gateway's config.
+    pub client_secret: &'static str,
     pub session_extra: String,
     pub auth_extra: String,
+    /// The `/api` route's `auth:` mode.
+    pub route_auth: &'static str,
     pub route_extra: String,
     pub provider: AuthServerConfig,
     pub port: Option<u16>,
@@ -60,8 +66,11 @@ impl Default for Options {
         Self {
             api: Api::Echo,
             keys: vec![KEY_A],
+            oauth_extra: String::new(),
+            client_secret: "demo-secret",
             session_extra: String::new(),
             auth_extra: String::new(),
+            route_auth: "required",
             route_extra: String::new(),
             provider,
             port: None,
@@ -75,29 +84,33 @@ pub async fn setup(mut options: Options) -> Setup {
     for client in &mut options.provider.clients {
         client.redirect_uris = vec![format!("{base}/auth/callback")];
         client.post_logout_redirect_uris = vec![format!("{base}/")];
+        client.client_secret = options.client_secret.to_owned();
     }
     let provider = AuthServer::start(options.provider)
         .await
         .expect("provider starts");
     let api = match options.api {
         Api::Echo => TestUpstream::echo().await,
-        Api::Introspecting => introspecting_api(provider.issuer()).await,
+        Api::Introspecting => introspecting_api(provider.issuer(), options.client_secret).await,
         Api::Custom(upstream) => upstream,
     };
     let keys: Vec<String> = options.keys.iter().map(|k| format!("\"{k}\"")).collect();
     let yaml = format!(
         "server:\n  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:0\n  public_url: {base}\n\
-         oauth:\n  issuer: {issuer}\n  allow_http_provider: true\n  client_id: msnID\n  client_secret: demo-secret\n\
-         \x20 scopes: [openid, profile, email, offline_access, contacts]\n\
+         oauth:\n  issuer: {issuer}\n  allow_http_provider: true\n  client_id: msnID\n  client_secret: \"{secret}\"\n\
+         \x20 scopes: [openid, profile, email, offline_access, contacts]\n{oauth_extra}\
          session:\n  keys: [{keys}]\n{session_extra}\
          auth:\n  default_return_to: /home\n{auth_extra}\
-         routes:\n  - name: api\n    path: /api\n    upstream: {api}\n    strip_prefix: true\n    auth: required\n{route_extra}\
+         routes:\n  - name: api\n    path: /api\n    upstream: {api}\n    strip_prefix: true\n    auth: {route_auth}\n{route_extra}\
          \x20 - name: spa\n    path: /\n    upstream: {api}\n    auth: none\n",
         issuer = provider.issuer(),
+        secret = options.client_secret,
+        oauth_extra = options.oauth_extra,
         keys = keys.join(", "),
         session_extra = options.session_extra,
         auth_extra = options.auth_extra,
         route_extra = options.route_extra,
+        route_auth = options.route_auth,
         api = api.url(),
     );
     let gateway = TestGateway::start(&yaml).await;
@@ -112,7 +125,7 @@ pub async fn setup(mut options: Options) -> Setup {
 
 /// `Api::Introspecting`: checks the Bearer at `{issuer}/oauth2/introspect` like the seed's
 /// resource server does.
-async fn introspecting_api(issuer: String) -> TestUpstream {
+async fn introspecting_api(issuer: String, secret: &'static str) -> TestUpstream {
     TestUpstream::start(move |request| {
         let issuer = issuer.clone();
         async move {
@@ -127,7 +140,7 @@ async fn introspecting_api(issuer: String) -> TestUpstream {
                 Some(token) => {
                     crate::support::client()
                         .post(format!("{issuer}/oauth2/introspect"))
-                        .basic_auth("msnID", Some("demo-secret"))
+                        .basic_auth("msnID", Some(secret))
                         .form(&[("token", token)])
                         .send()
                         .await
@@ -290,7 +303,7 @@ async fn login_cookies_are_capped() {
     assert!(count <= 3, "{count} login cookies");
 }
 
-// The core flow: session, Bearer injection, cookie stripping (checklist S1, P5, P6, K6).
+// The core flow: session, Bearer injection, cookie stripping (checklist S1, S9, P3, P4, B6, H-conn).
 #[tokio::test]
 async fn full_login_then_api_calls_carry_the_bearer_and_no_gateway_cookie() {
     let s = setup(Options::default()).await;
@@ -480,7 +493,7 @@ async fn login_with_fault(
     (s, status, has_session)
 }
 
-// checklist I1–I5
+// checklist I1–I6
 #[tokio::test]
 async fn bad_id_tokens_never_make_a_session() {
     type Fault = fn(&bff_demo_auth_server::Faults);
@@ -499,9 +512,9 @@ async fn bad_id_tokens_never_make_a_session() {
     ];
     for (name, apply) in faults {
         let (_s, status, has_session) = login_with_fault(apply).await;
-        assert!(
-            status.is_client_error() || status.is_server_error(),
-            "{name}: {status}"
+        assert_eq!(
+            status, 400,
+            "{name}: must be refused as an invalid ID token"
         );
         assert!(!has_session, "{name}: a session was created");
     }
@@ -622,7 +635,7 @@ async fn api_calls_without_the_csrf_header_or_from_another_site_are_refused_befo
     assert_eq!(response.status(), 200);
 }
 
-// checklist P5: no session → 401 for fetch, login redirect for a page load.
+// checklist P6: no session → 401 for fetch, login redirect for a page load.
 #[tokio::test]
 async fn no_session_is_401_for_fetch_and_a_login_redirect_for_navigation() {
     let s = setup(Options::default()).await;
@@ -665,7 +678,7 @@ async fn no_session_is_401_for_fetch_and_a_login_redirect_for_navigation() {
     assert_eq!(response.status(), 403);
 }
 
-// checklist R*: refresh before forwarding, once for concurrent requests, rotated token kept.
+// checklist R1, R3, R-rotate: refresh before forwarding, once for concurrent requests, rotated token kept.
 #[tokio::test]
 async fn expired_access_tokens_are_refreshed_once_for_concurrent_requests() {
     let mut options = Options::default();
@@ -718,7 +731,7 @@ async fn expired_access_tokens_are_refreshed_once_for_concurrent_requests() {
     assert_eq!(s.provider.count_grant("refresh_token"), 1);
 }
 
-// checklist R*: a refused refresh ends the session.
+// checklist R4: a refused refresh ends the session.
 #[tokio::test]
 async fn a_refused_refresh_ends_the_session_with_401() {
     let mut options = Options::default();
@@ -737,7 +750,7 @@ async fn a_refused_refresh_ends_the_session_with_401() {
     );
 }
 
-// checklist O*: logout clears cookies, revokes, and points to the provider's end-session.
+// checklist O1, O2, O4, X4, S9: logout clears cookies, revokes, and points to the provider's end-session.
 #[tokio::test]
 async fn logout_clears_the_session_revokes_and_returns_the_end_session_url() {
     let s = setup(Options::default()).await;
@@ -821,7 +834,7 @@ async fn auth_endpoints_refuse_other_hosts() {
     assert!(response.headers().get("location").is_none());
 }
 
-// CORS: pre-flights from configured origins are answered before auth; refusals carry CORS.
+// checklist X3. CORS: pre-flights from configured origins are answered before auth; refusals carry CORS.
 #[tokio::test]
 async fn cors_preflights_from_allowed_origins_are_answered_before_auth() {
     let s = setup(Options {
@@ -1045,4 +1058,407 @@ async fn a_cookie_saved_before_logout_is_refused_after_it() {
         .iter()
         .any(|v| v.to_str().unwrap().starts_with("__Host-bff=;"));
     assert!(clears, "the replayed session is not cleared");
+}
+
+fn set_cookie_lines(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+// checklist O-get, X2: an optional GET logout still refuses other sites (an <img> cannot log
+// the user out), and a POST logout from another site leaves the session alone.
+#[tokio::test]
+async fn logout_from_another_site_is_refused_and_the_session_survives() {
+    let s = setup(Options {
+        auth_extra: "  logout_get: true\n".to_owned(),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    for (method, headers) in [
+        (reqwest::Method::GET, vec![("sec-fetch-site", "cross-site")]),
+        (reqwest::Method::GET, vec![("sec-fetch-site", "same-site")]),
+        (
+            reqwest::Method::GET,
+            vec![("origin", "https://evil.example")],
+        ),
+        (
+            reqwest::Method::POST,
+            vec![("x-csrf", "1"), ("sec-fetch-site", "cross-site")],
+        ),
+    ] {
+        let response = browser
+            .send(method.clone(), &s.url("/auth/logout"), &headers)
+            .await;
+        assert_eq!(response.status(), 403, "{method} {headers:?}");
+        assert_eq!(
+            browser.get(&s.url("/auth/session")).await.status(),
+            200,
+            "{method} {headers:?}"
+        );
+    }
+    let response = browser
+        .send(
+            reqwest::Method::GET,
+            &s.url("/auth/logout?post_logout_redirect_uri=https://evil.example"),
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    // checklist O4: a top-level logout redirects to end-session with the configured URI only.
+    assert_eq!(response.status(), 302);
+    let q = query_params(&location(&response));
+    assert_eq!(q["post_logout_redirect_uri"], [s.url("/")]);
+    assert_eq!(browser.get(&s.url("/auth/session")).await.status(), 401);
+}
+
+// checklist S4: a session too large for the request-header limit fails loudly at the callback
+// instead of locking the user out with 431s; a large one that fits is chunked below 4096 bytes.
+#[tokio::test]
+async fn sessions_are_chunked_and_an_oversized_one_fails_loudly() {
+    let mut options = Options::default();
+    options.provider.users[0].name = "N".repeat(2500);
+    let s = setup(options).await;
+    let mut browser = Browser::new();
+    let callback = s.start_login(&mut browser, "/home").await;
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), 200);
+    let lines = set_cookie_lines(&response);
+    assert!(
+        lines.iter().all(|l| l.len() <= 4096),
+        "a Set-Cookie line exceeds 4096 bytes"
+    );
+    let chunks = browser
+        .jar(&s.base)
+        .keys()
+        .filter(|n| n.starts_with("__Host-bffC"))
+        .count();
+    assert!(
+        chunks >= 2,
+        "expected a chunked session, got {chunks} chunks"
+    );
+    let echo = Echo::from(s.api(&mut browser, "/api/contacts").await).await;
+    assert!(echo.header("authorization")[0].starts_with("Bearer "));
+    assert!(
+        !echo.has_header("cookie"),
+        "session chunks reached the upstream"
+    );
+
+    let mut options = Options::default();
+    options.provider.users[0].name = "N".repeat(7000);
+    let s = setup(options).await;
+    let mut browser = Browser::new();
+    let callback = s.start_login(&mut browser, "/home").await;
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), 502);
+    assert!(session_cookie(&browser, &s.base).is_none());
+    assert!(response.text().await.unwrap().contains("too large"));
+}
+
+// checklist P4: an upstream cannot set, overwrite or clear the gateway's own cookies.
+#[tokio::test]
+async fn upstream_set_cookies_for_gateway_cookies_are_dropped() {
+    let api = TestUpstream::start(|_| async {
+        let mut r = crate::support::upstream::full(hyper::StatusCode::OK, "{}");
+        for value in [
+            "__Host-bff=poison; Path=/; Secure; HttpOnly",
+            "__Host-bffC1=x; Path=/",
+            "__Host-bff-login-1=x",
+            "theme=dark; Path=/",
+        ] {
+            r.headers_mut().append("set-cookie", value.parse().unwrap());
+        }
+        r
+    })
+    .await;
+    let s = setup(Options {
+        api: Api::Custom(api),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let response = s.api(&mut browser, "/api/contacts").await;
+    assert_eq!(response.status(), 200);
+    let lines = set_cookie_lines(&response);
+    assert_eq!(
+        lines,
+        ["theme=dark; Path=/"],
+        "only the upstream's own cookie may pass"
+    );
+    assert_eq!(browser.get(&s.url("/auth/session")).await.status(), 200);
+}
+
+// checklist A2: client_secret_basic form-encodes id and secret; client_secret_post works too.
+#[tokio::test]
+async fn client_secrets_with_reserved_characters_work_with_both_auth_methods() {
+    for method in ["client_secret_basic", "client_secret_post"] {
+        let s = setup(Options {
+            client_secret: "a:b+c%d é",
+            oauth_extra: format!("  client_auth_method: {method}\n"),
+            ..Options::default()
+        })
+        .await;
+        let mut browser = Browser::new();
+        s.login(&mut browser).await;
+        assert_eq!(
+            browser.get(&s.url("/auth/session")).await.status(),
+            200,
+            "{method}"
+        );
+    }
+}
+
+// checklist R1, R2: every refresh stores the rotated refresh token; the next refresh uses it.
+#[tokio::test]
+async fn successive_refreshes_use_the_rotated_refresh_token() {
+    let mut options = Options::default();
+    options.provider.access_token_ttl = Duration::from_secs(2);
+    options.session_extra = "  refresh_skew: 1s\n".to_owned();
+    let s = setup(options).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let mut bearers = std::collections::BTreeSet::new();
+    for round in 0..3 {
+        let response = s.api(&mut browser, "/api/x").await;
+        assert_eq!(response.status(), 200, "round {round}");
+        bearers.insert(Echo::from(response).await.header("authorization")[0].clone());
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+    }
+    assert_eq!(
+        bearers.len(),
+        3,
+        "each round after expiry must carry a new access token"
+    );
+    assert_eq!(s.provider.count_grant("refresh_token"), 2);
+}
+
+// checklist R4: a provider that is down keeps the session (503), and it works once it is back.
+#[tokio::test]
+async fn a_provider_outage_during_refresh_keeps_the_session() {
+    let mut options = Options::default();
+    options.provider.access_token_ttl = Duration::from_secs(1);
+    options.session_extra = "  refresh_skew: 1s\n".to_owned();
+    let s = setup(options).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.provider
+        .faults()
+        .set(|f| f.token_endpoint_status = Some(503));
+    let response = s.api(&mut browser, "/api/x").await;
+    assert_eq!(response.status(), 503);
+    assert!(
+        set_cookie_lines(&response).is_empty(),
+        "the session must not be touched"
+    );
+    assert!(session_cookie(&browser, &s.base).is_some());
+    s.provider.faults().clear();
+    let response = s.api(&mut browser, "/api/x").await;
+    assert_eq!(response.status(), 200, "recovery without a new login");
+}
+
+// checklist B7: every login mints a new session and clears stale chunks of an earlier one.
+#[tokio::test]
+async fn each_login_mints_a_new_session_and_clears_stale_chunks() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let first = session_cookie(&browser, &s.base).unwrap();
+    let host = s.base.trim_start_matches("http://").to_owned();
+    browser.jars.get_mut(&host).unwrap().insert(
+        "__Host-bffC7".to_owned(),
+        crate::support::browser::StoredCookie {
+            value: "junk".to_owned(),
+            attributes: String::new(),
+        },
+    );
+    s.login(&mut browser).await;
+    let second = session_cookie(&browser, &s.base).unwrap();
+    assert_ne!(first, second);
+    assert!(
+        !browser.jar(&s.base).contains_key("__Host-bffC7"),
+        "stale chunk kept"
+    );
+}
+
+// checklist A7: logins in several tabs complete in any order; the oldest is the one dropped.
+#[tokio::test]
+async fn several_tabs_can_log_in_and_the_oldest_login_is_dropped() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    let first = s.start_login(&mut browser, "/one").await;
+    let second = s.start_login(&mut browser, "/two").await;
+    assert!(
+        browser
+            .get(&second)
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("url=/two")
+    );
+    assert!(
+        browser
+            .get(&first)
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("url=/one")
+    );
+
+    let mut browser = Browser::new();
+    let mut callbacks = Vec::new();
+    for _ in 0..5 {
+        callbacks.push(s.start_login(&mut browser, "/home").await);
+    }
+    assert_eq!(
+        browser.get(&callbacks[0]).await.status(),
+        400,
+        "the oldest login must be dropped"
+    );
+    assert_eq!(
+        browser.get(&callbacks[4]).await.status(),
+        200,
+        "the newest login must work"
+    );
+}
+
+// Issue 3: an allow-listed `prompt` passes through; `prompt=none` failures reach the SPA.
+#[tokio::test]
+async fn prompt_none_failure_comes_back_as_a_readable_outcome() {
+    let mut options = Options::default();
+    options.provider.auto_login_user = None;
+    let s = setup(options).await;
+    let mut browser = Browser::new();
+    let login = browser
+        .get(&s.url("/auth/login?prompt=none&return_to=/app"))
+        .await;
+    let authorize = location(&login);
+    assert_eq!(query_params(&authorize)["prompt"], ["none"]);
+    let back = browser.get(&authorize).await;
+    let callback = absolute(&authorize, &location(&back));
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/app?auth_error=login_required");
+    assert_eq!(s.provider.count("/oauth2/token"), 0);
+    let login = browser.get(&s.url("/auth/login?prompt=evil")).await;
+    assert!(!query_params(&location(&login)).contains_key("prompt"));
+}
+
+// checklist S5: a doubled session cookie is no session, whichever copy is valid.
+#[tokio::test]
+async fn a_doubled_session_cookie_is_no_session() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let good = session_cookie(&browser, &s.base).unwrap();
+    let response = browser
+        .client
+        .get(s.url("/api/x"))
+        .header("x-csrf", "1")
+        .header("cookie", format!("__Host-bff={good}; __Host-bff={good}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+// checklist O2: logout completes locally when the provider is unreachable.
+#[tokio::test]
+async fn logout_works_while_the_provider_is_down() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let Setup {
+        provider,
+        gateway,
+        _api,
+        base,
+    } = s;
+    provider.shutdown().await;
+    let response = browser
+        .send(
+            reqwest::Method::POST,
+            &format!("{base}/auth/logout"),
+            &[("x-csrf", "1"), ("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(session_cookie(&browser, &base).is_none());
+    drop(gateway);
+}
+
+// Route options: `auth: optional`, `token: id_token|none`, `csrf: false`, `unauthenticated: status`.
+#[tokio::test]
+async fn route_auth_token_and_csrf_options_behave_as_documented() {
+    let s = setup(Options {
+        route_extra: "    token: id_token\n".to_owned(),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let bearer = Echo::from(s.api(&mut browser, "/api/x").await)
+        .await
+        .header("authorization");
+    assert!(
+        bearer[0].starts_with("Bearer eyJ"),
+        "the ID token (a JWT) is sent: {bearer:?}"
+    );
+
+    let s = setup(Options {
+        route_extra: "    token: none\n    csrf: false\n".to_owned(),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let response = browser.get(&s.url("/api/x")).await;
+    assert_eq!(response.status(), 200, "csrf: false needs no header");
+    assert!(!Echo::from(response).await.has_header("authorization"));
+
+    let s = setup(Options {
+        route_auth: "optional",
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    let response = s.api(&mut browser, "/api/x").await;
+    assert_eq!(
+        response.status(),
+        200,
+        "optional forwards without a session"
+    );
+    assert!(!Echo::from(response).await.has_header("authorization"));
+    s.login(&mut browser).await;
+    assert!(
+        Echo::from(s.api(&mut browser, "/api/x").await)
+            .await
+            .has_header("authorization")
+    );
+
+    let s = setup(Options {
+        route_extra: "    unauthenticated: status\n".to_owned(),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    let response = browser
+        .send(
+            reqwest::Method::GET,
+            &s.url("/api/page"),
+            &[("x-csrf", "1"), ("sec-fetch-mode", "navigate")],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        401,
+        "unauthenticated: status never redirects"
+    );
 }

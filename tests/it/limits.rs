@@ -1,4 +1,4 @@
-//! Listener limits and request-framing guards (checklist H4, P1).
+//! Listener limits and request-framing guards (checklist H3, P1, D1, D2).
 
 use crate::support::{TestGateway, TestUpstream, raw_exchange, read_until_close, status_of};
 use std::time::{Duration, Instant};
@@ -95,7 +95,7 @@ async fn slow_header_senders_are_cut_off_after_the_header_read_timeout() {
     );
 }
 
-// checklist H4: request smuggling by conflicting framing. hyper 1's HTTP/1 parser handles this
+// checklist H3: request smuggling by conflicting framing. hyper 1's HTTP/1 parser handles this
 // request before the gateway sees it, in the way RFC 9112 §6.1 allows: framing by
 // Transfer-Encoding alone, Content-Length dropped, connection closed after the answer. So the
 // smuggled second request is never read and the upstream never sees conflicting framing.
@@ -136,7 +136,7 @@ async fn duplicate_host_headers_are_refused() {
     assert_eq!(status_of(&raw), Some(400), "{raw}");
 }
 
-// checklist P4: the gateway is not a forward proxy.
+// checklist P1: the gateway is not a forward proxy.
 #[tokio::test]
 async fn absolute_form_naming_another_host_is_refused() {
     let (gw, _api) = gateway("    max_headers: 100\n").await;

@@ -52,7 +52,7 @@ async fn strip_prefix_and_upstream_base_path_build_the_upstream_target() {
     assert_eq!(echo.target(), "/v1/");
 }
 
-// checklist P2, P3: nothing escapes a route's prefix through dot segments or encoded separators.
+// checklist P1: nothing escapes a route's prefix through dot segments or encoded separators.
 #[tokio::test]
 async fn traversal_and_encoded_separators_are_refused_before_routing() {
     let api = TestUpstream::echo().await;
@@ -81,7 +81,7 @@ async fn traversal_and_encoded_separators_are_refused_before_routing() {
     assert_eq!(echo.target(), "/x");
 }
 
-// checklist P4: the upstream comes from config; a Host header cannot redirect the request.
+// checklist P1, K4: the upstream comes from config; a Host header cannot redirect the request.
 #[tokio::test]
 async fn host_header_never_picks_the_upstream_and_is_rewritten_by_default() {
     let api = TestUpstream::echo().await;
@@ -121,7 +121,7 @@ async fn host_header_can_be_preserved_per_route() {
     assert_eq!(echo.header("host"), ["app.example"]);
 }
 
-// checklist P4: an upstream's redirect goes back to the client; the gateway never follows it.
+// checklist P2, K-redirect: an upstream's redirect goes back to the client; the gateway never follows it.
 #[tokio::test]
 async fn upstream_redirects_are_passed_back_not_followed() {
     let api = TestUpstream::echo().await;
@@ -167,7 +167,7 @@ Upgrade: h2c\r\nProxy-Connection: keep-alive\r\nx-end-to-end: 1\r\n\r\n",
     assert_eq!(r.headers()["x-upstream-kept"], "1");
 }
 
-// checklist H1: forwarding headers from an untrusted peer are replaced.
+// checklist H2: forwarding headers from an untrusted peer are replaced.
 #[tokio::test]
 async fn forwarded_headers_from_untrusted_peers_are_replaced() {
     let api = TestUpstream::echo().await;
