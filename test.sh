@@ -26,10 +26,11 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "cargo test (unit + integration)"
 cargo test --locked --workspace --all-targets
 
-step "release build (what the Dockerfile builds)"
-cargo build --locked --release
+step "release build (what the Dockerfile builds, and the demo)"
+cargo build --locked --release --bin bff-gateway --example demo
 
-step "end to end: real oidc-provider + headless Chromium (tests/e2e/run)"
-BFF_GATEWAY_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/bff-gateway" tests/e2e/run
+step "end to end: real oidc-provider + headless Chromium, and the demo (tests/e2e/run)"
+BFF_GATEWAY_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/bff-gateway" \
+  BFF_DEMO_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/demo" tests/e2e/run
 
 printf '\nall tests passed\n'

@@ -277,7 +277,10 @@ impl TokenHandler {
                     return RefreshOutcome::Unavailable;
                 };
                 match handler.client.refresh(provider, &token).await {
-                    Ok(tokens) => RefreshOutcome::Refreshed(Arc::new(tokens), unix_now()),
+                    Ok(tokens) => {
+                        tracing::info!(target: "bff_gateway::auth", rotated = tokens.refresh_token.is_some(), "tokens refreshed");
+                        RefreshOutcome::Refreshed(Arc::new(tokens), unix_now())
+                    }
                     Err(error) if error.is_transient() => {
                         tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "token refresh failed; session kept");
                         RefreshOutcome::Unavailable

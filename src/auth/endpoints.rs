@@ -63,7 +63,7 @@ impl TokenHandler {
         let cookies = RequestCookies::parse(request.headers().get_all(COOKIE).iter());
         let now = unix_now();
         let method = request.method();
-        match (rest, method) {
+        let mut response = match (rest, method) {
             ("/login", &Method::GET) => self.login(request, &cookies, now),
             ("/callback", &Method::GET) => self.callback(request, &cookies, now).await,
             ("/session", &Method::GET) => self.session_info(&cookies, now),
@@ -80,7 +80,15 @@ impl TokenHandler {
                 StatusCode::NOT_FOUND,
                 &json!({"error": "not_found", "message": "unknown auth endpoint"}),
             ),
+        };
+        // checklist K5: the browser should never reach the sign-in endpoints over plain HTTP.
+        if self.public_url.starts_with("https://") {
+            response.headers_mut().insert(
+                http::header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            );
         }
+        response
     }
 
     fn host_is_public<B>(

@@ -293,6 +293,38 @@ mod tests {
         assert_eq!(deleted, big.len() - 1, "stale chunks must be deleted");
     }
 
+    // checklist K5: on an https public URL the auth endpoints send HSTS and nosniff.
+    #[tokio::test]
+    async fn auth_endpoints_send_hsts_on_https() {
+        let th = handler();
+        let request = http::Request::builder()
+            .uri("/auth/session")
+            .header(http::header::HOST, "app.example")
+            .body(())
+            .unwrap();
+        let response = th.endpoint(&request, "/session", None).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.headers()[http::header::STRICT_TRANSPORT_SECURITY],
+            "max-age=31536000"
+        );
+        assert_eq!(
+            response.headers()[http::header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff"
+        );
+    }
+
+    // checklist S4: a session that would not fit the request-header limit is refused.
+    #[test]
+    fn sessions_beyond_the_header_budget_are_refused() {
+        let th = handler();
+        let now = 1_800_000_000;
+        assert!(
+            th.write_session(&session(now, 20_000), &RequestCookies::default())
+                .is_err()
+        );
+    }
+
     #[test]
     fn the_gateway_owns_its_session_chunk_and_login_cookies_only() {
         let th = handler();

@@ -1,6 +1,8 @@
 //! The provider's signing keys (checklist I6): fetched once, looked up by `kid`; an unknown `kid`
 //! triggers one re-fetch, at most once per [`REFETCH_INTERVAL`], so a forged `kid` cannot turn
 //! the gateway into a JWKS-fetching amplifier. Keys that do not parse are skipped, not fatal.
+//! The set fetched before the latest one is kept too, so ID tokens signed just before a key
+//! rollover still verify.
 
 use super::http::{ProviderHttp, ProviderHttpError};
 use jsonwebtoken::jwk::Jwk;
@@ -12,8 +14,15 @@ pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct JwksCache {
     uri: String,
-    keys: RwLock<Arc<Vec<Jwk>>>,
+    keys: RwLock<Generations>,
     last_forced: Mutex<Option<Instant>>,
+}
+
+/// The latest fetched key set and the one before it.
+#[derive(Debug, Default, Clone)]
+struct Generations {
+    current: Arc<Vec<Jwk>>,
+    previous: Arc<Vec<Jwk>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -25,7 +34,7 @@ impl JwksCache {
     pub fn new(uri: String) -> Self {
         Self {
             uri,
-            keys: RwLock::new(Arc::new(Vec::new())),
+            keys: RwLock::new(Generations::default()),
             last_forced: Mutex::new(None),
         }
     }
@@ -39,7 +48,8 @@ impl JwksCache {
             .filter_map(|v| serde_json::from_value(v).ok())
             .collect();
         if let Ok(mut slot) = self.keys.write() {
-            *slot = Arc::new(keys);
+            let previous = std::mem::replace(&mut slot.current, Arc::new(keys));
+            slot.previous = previous;
         }
         Ok(())
     }
@@ -65,10 +75,13 @@ impl JwksCache {
         let keys = self.keys.read().ok()?.clone();
         match kid {
             Some(kid) => keys
+                .current
                 .iter()
+                .chain(keys.previous.iter())
                 .find(|k| k.common.key_id.as_deref() == Some(kid))
                 .cloned(),
-            None if keys.len() == 1 => keys.first().cloned(),
+            // Without a `kid` only an unambiguous current set will do.
+            None if keys.current.len() == 1 => keys.current.first().cloned(),
             None => None,
         }
     }

@@ -1462,3 +1462,118 @@ async fn route_auth_token_and_csrf_options_behave_as_documented() {
         "unauthenticated: status never redirects"
     );
 }
+
+fn bare_yaml(port: u16, issuer: &str) -> String {
+    format!(
+        "server:\n  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:0\n  public_url: http://127.0.0.1:{port}\n\
+         oauth:\n  issuer: {issuer}\n  allow_http_provider: true\n  client_id: msnID\n  client_secret: demo-secret\n\
+         \x20 scopes: [openid, profile, email, offline_access, contacts]\n\
+         session:\n  keys: [\"{KEY_A}\"]\nroutes:\n  - path: /\n    upstream: http://127.0.0.1:1\n    auth: none\n"
+    )
+}
+
+async fn readyz(gateway: &TestGateway) -> u16 {
+    crate::support::client()
+        .get(format!("http://{}/readyz", gateway.admin.unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+// checklist K1: a discovery document naming another issuer is never accepted.
+#[tokio::test]
+async fn a_discovery_document_for_another_issuer_keeps_the_gateway_unready() {
+    let doc = TestUpstream::start(|_| async {
+        let body = serde_json::json!({
+            "issuer": "https://evil.example",
+            "authorization_endpoint": "https://evil.example/authorize",
+            "token_endpoint": "https://evil.example/token",
+            "jwks_uri": "https://evil.example/jwks",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+        });
+        let mut r = crate::support::upstream::full(hyper::StatusCode::OK, body.to_string());
+        r.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        r
+    })
+    .await;
+    let port = free_port();
+    let gateway = TestGateway::start(&bare_yaml(port, &doc.url())).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(readyz(&gateway).await, 503);
+    let login = crate::support::client()
+        .get(format!("http://127.0.0.1:{port}/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 503);
+}
+
+// checklist K1, D4: discovery is retried; the gateway becomes ready once the provider is up.
+#[tokio::test]
+async fn the_gateway_becomes_ready_when_the_provider_comes_up() {
+    let provider_port = free_port();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{provider_port}");
+    let gateway = TestGateway::start(&bare_yaml(port, &issuer)).await;
+    assert_eq!(readyz(&gateway).await, 503);
+    let config = AuthServerConfig {
+        listen: format!("127.0.0.1:{provider_port}").parse().unwrap(),
+        ..AuthServerConfig::default()
+    };
+    let _provider = AuthServer::start(config).await.expect("provider starts");
+    for _ in 0..100 {
+        if readyz(&gateway).await == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the gateway did not become ready after the provider came up");
+}
+
+// checklist B1: a tampered login cookie or a doubled `code` never reaches the token endpoint.
+#[tokio::test]
+async fn tampered_login_cookies_and_doubled_codes_are_refused() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    let callback = s.start_login(&mut browser, "/home").await;
+    let host = s.base.trim_start_matches("http://").to_owned();
+    let doubled = format!("{callback}&code=other");
+    assert_eq!(browser.get(&doubled).await.status(), 400);
+    let callback = s.start_login(&mut browser, "/home").await;
+    for cookie in browser.jars.get_mut(&host).unwrap().values_mut() {
+        let mut bytes = cookie.value.clone().into_bytes();
+        let middle = bytes.len() / 2;
+        bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+        cookie.value = String::from_utf8(bytes).unwrap();
+    }
+    assert_eq!(browser.get(&callback).await.status(), 400);
+    assert_eq!(s.provider.count("/oauth2/token"), 0);
+}
+
+// checklist X2: `Sec-Fetch-Site: same-site` from an origin that is not configured is refused.
+#[tokio::test]
+async fn same_site_requests_from_unconfigured_origins_are_refused() {
+    let s = setup(Options::default()).await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let response = browser
+        .send(
+            reqwest::Method::GET,
+            &s.url("/api/x"),
+            &[("x-csrf", "1"), ("sec-fetch-site", "same-site")],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+    let response = browser
+        .send(
+            reqwest::Method::GET,
+            &s.url("/api/x"),
+            &[("x-csrf", "1"), ("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+}

@@ -1,8 +1,10 @@
 //! The `bff-gateway` command: `check` and its config errors, `--version`, and the repository's
-//! own `gateway.yaml` proxying to a real upstream.
+//! own `gateway.yaml` (the demo authorization server as its provider) proxying to a real upstream.
 
+use crate::auth::{KEY_A, free_port};
 use crate::support::TestUpstream;
 use crate::support::process::{GatewayProcess, run};
+use bff_demo_auth_server::{AuthServer, AuthServerConfig};
 use std::io::Write;
 
 fn config_file(text: &str) -> tempfile::NamedTempFile {
@@ -103,40 +105,67 @@ fn a_port_in_use_is_a_startup_error_with_exit_3() {
     assert!(stderr.contains("server.listen"), "{stderr}");
 }
 
-/// The repository's example file, as a user runs it, in front of a real upstream.
-#[tokio::test]
+/// The repository's `gateway.yaml`, as a user runs it: the real binary, the demo authorization
+/// server as its provider, and a real upstream behind both routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_gateway_yaml_proxies_to_a_real_upstream() {
-    let api = TestUpstream::echo().await;
-    let upstream = api.url();
+    let provider = AuthServer::start(AuthServerConfig::default())
+        .await
+        .expect("provider starts");
+    let issuer = provider.issuer();
+    let echo = TestUpstream::echo().await;
+    let upstream = echo.url();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let public_url = format!("http://{listen}");
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.yaml");
     let env = [
-        ("BFF_LISTEN", "127.0.0.1:0"),
+        ("BFF_LISTEN", listen.as_str()),
         ("BFF_ADMIN_LISTEN", "127.0.0.1:0"),
+        ("BFF_PUBLIC_URL", public_url.as_str()),
+        ("BFF_ISSUER", issuer.as_str()),
+        ("BFF_ALLOW_HTTP_PROVIDER", "true"),
+        ("BFF_CLIENT_SECRET", "demo-secret"),
+        ("BFF_SESSION_KEY", KEY_A),
         ("API_UPSTREAM", upstream.as_str()),
         ("SPA_UPSTREAM", upstream.as_str()),
     ];
     let gw = GatewayProcess::start(&config, &env);
     let client = crate::support::client();
-    let r = client
-        .get(gw.url("/api/contacts?secret=abc"))
-        .send()
-        .await
-        .unwrap();
-    let echo: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(echo["target"], "/contacts?secret=abc");
     let admin = gw.admin.expect("admin address");
-    let ready = client
-        .get(format!("http://{admin}/readyz"))
-        .send()
+    let ready = async {
+        loop {
+            let r = client.get(format!("http://{admin}/readyz")).send().await;
+            if r.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(15), ready)
         .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+        .expect("ready once the provider's discovery document is read");
     let health = client
         .get(format!("http://{admin}/healthz"))
         .send()
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+
+    // `/api` is signed-in only: without a session the gateway answers 401 itself.
+    let r = client
+        .get(gw.url("/api/contacts?secret=abc"))
+        .header("x-csrf", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unauthenticated");
+    // `/` (auth: none) proxies to the upstream.
+    let r = client.get(gw.url("/index.html?x=1")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["target"], "/index.html?x=1");
 
     // One access-log line per request: path without the query.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -146,16 +175,22 @@ async fn the_shipped_gateway_yaml_proxies_to_a_real_upstream() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e["target"] == "bff_gateway::access")
         .collect();
-    assert_eq!(access.len(), 1, "{lines:?}");
-    let line = &access[0];
-    assert_eq!(line["path"], "/api/contacts");
-    assert_eq!(line["route"], "api");
-    assert_eq!(line["status"], 200);
-    assert_eq!(line["method"], "GET");
-    assert!(line["latency_ms"].is_number());
+    assert_eq!(access.len(), 2, "{lines:?}");
+    for (line, path, route, status) in [
+        (&access[0], "/api/contacts", "api", 401),
+        (&access[1], "/index.html", "spa", 200),
+    ] {
+        assert_eq!(line["path"], path);
+        assert_eq!(line["route"], route);
+        assert_eq!(line["status"], status);
+        assert_eq!(line["method"], "GET");
+        assert!(line["latency_ms"].is_number());
+    }
     assert!(
-        !lines.iter().any(|l| l.contains("secret=abc")),
-        "the query was logged"
+        !lines
+            .iter()
+            .any(|l| l.contains("secret=abc") || l.contains("demo-secret") || l.contains(KEY_A)),
+        "the query or a secret was logged"
     );
 }
 

@@ -100,3 +100,41 @@ async fn a_bad_certificate_file_is_a_startup_error_naming_the_file() {
     assert!(error.contains(&key.display().to_string()), "{error}");
     assert!(error.contains("server.tls.key_file"), "{error}");
 }
+
+// checklist P5: https upstreams are verified; a self-signed one is refused (502) unless its CA
+// is configured with `upstream.extra_ca_file`.
+#[tokio::test]
+async fn https_upstreams_are_verified_and_an_extra_ca_is_trusted() {
+    let api = TestUpstream::echo().await;
+    let pki = self_signed();
+    let tls_upstream = TestGateway::start(&tls_yaml(&pki, &api.url())).await;
+    let upstream = format!("https://localhost:{}", tls_upstream.addr.port());
+    let front = |extra: String| {
+        format!(
+            "server:\n  listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n{extra}\
+             routes:\n  - path: /\n    upstream: {upstream}\n    auth: none\n"
+        )
+    };
+    let strict = TestGateway::start(&front(String::new())).await;
+    let response = crate::support::client()
+        .get(format!("http://{}/x", strict.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        502,
+        "a self-signed upstream must not be trusted"
+    );
+    let ca = format!(
+        "upstream:\n  extra_ca_file: {}\n",
+        pki.dir.path().join("tls.crt").display()
+    );
+    let trusting = TestGateway::start(&front(ca)).await;
+    let response = crate::support::client()
+        .get(format!("http://{}/x", trusting.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

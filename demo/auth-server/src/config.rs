@@ -1,6 +1,7 @@
 //! The authorization server's configuration: registered clients, demo users, lifetimes and the
 //! listen address. Everything has a demo-friendly default.
 
+use crate::events::EventHook;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ pub struct AuthServerConfig {
     pub issuer: Option<String>,
     /// Scopes the server knows. Default `openid profile email offline_access contacts`.
     pub scopes_supported: Vec<String>,
+    /// Called with every [`AuthEvent`](crate::AuthEvent) (login, consent, token exchange,
+    /// introspection, ...), e.g. for a demo's step-by-step view. Default none.
+    pub on_event: Option<EventHook>,
 }
 
 /// A registered confidential client (`client_secret_basic` or `client_secret_post`).
@@ -127,6 +131,7 @@ impl Default for AuthServerConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             issuer: None,
             scopes_supported: strings(&DEFAULT_SCOPES),
+            on_event: None,
         }
     }
 }

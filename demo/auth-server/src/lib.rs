@@ -9,7 +9,7 @@
 //!
 //! For tests it can skip the login form ([`AuthServerConfig::auto_login_user`]) and the consent
 //! screen ([`AuthServerConfig::auto_approve`]), count requests, and misbehave on demand
-//! ([`Faults`]).
+//! ([`Faults`]). A demo can watch every step through [`AuthServerConfig::on_event`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), bff_demo_auth_server::AuthServerError> {
@@ -25,6 +25,7 @@ mod clock;
 mod config;
 mod endpoints;
 mod error;
+mod events;
 mod faults;
 mod id_token;
 mod keys;
@@ -39,6 +40,7 @@ mod web;
 
 pub use config::{AuthServerConfig, ClientConfig, Contact, DEFAULT_SCOPES, UserConfig};
 pub use error::AuthServerError;
+pub use events::{ActiveToken, AuthEvent, ClientAuth, EventHook, GrantType};
 pub use faults::{FaultSettings, Faults};
 pub use server::AuthServer;
 pub use store::grants::{TokenInfo, TokenKind};

@@ -1,6 +1,7 @@
 //! Everything a request handler can reach: configuration, keys, stores, faults and counters.
 
 use crate::config::AuthServerConfig;
+use crate::events::AuthEvent;
 use crate::faults::Faults;
 use crate::keys::KeyPair;
 use crate::store::counters::Counters;
@@ -28,6 +29,13 @@ impl State {
     /// The absolute URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
+    }
+
+    /// Reports an event to the configured hook; `event` is only built when there is one.
+    pub fn emit(&self, event: impl FnOnce() -> AuthEvent) {
+        if let Some(hook) = &self.config.on_event {
+            hook.call(&event());
+        }
     }
 
     /// Token lifetimes from the configuration.

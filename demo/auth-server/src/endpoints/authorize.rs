@@ -7,6 +7,7 @@
 use super::authorization_request::{self, Refusal, Valid};
 use super::redirect::{self, Next};
 use crate::clock::unix_now;
+use crate::events::AuthEvent;
 use crate::pages;
 use crate::request::{AuthorizationRequest, LoggedIn};
 use crate::state::{SESSION_COOKIE, State};
@@ -67,6 +68,11 @@ pub fn handle(state: &State, request: &Request) -> Response {
             );
         }
     };
+    state.emit(|| AuthEvent::AuthorizationRequested {
+        client_id: auth.client_id.clone(),
+        scopes: auth.scopes.clone(),
+        pkce_method: auth.code_challenge.as_ref().map(|_| "S256"),
+    });
     match current_user(state, request, &auth, max_age) {
         None if auth.prompt.none => {
             redirect::refuse(state, &auth, "login_required", "the user is not logged in")
@@ -79,23 +85,45 @@ pub fn handle(state: &State, request: &Request) -> Response {
                 session: None,
             };
             match state.logins.park(pending) {
-                Ok(id) => web::html(
-                    StatusCode::OK,
-                    pages::login(&client_id, &id, "", None, pages::demo_hint(state)),
-                ),
+                Ok(id) => {
+                    state.emit(|| AuthEvent::LoginFormShown {
+                        client_id: client_id.clone(),
+                    });
+                    web::html(
+                        StatusCode::OK,
+                        pages::login(&client_id, &id, "", None, pages::demo_hint(state)),
+                    )
+                }
                 Err(_) => web::server_error(),
             }
         }
-        Some((user, session)) => match redirect::after_login(state, &auth, &user) {
-            Next::Approve => redirect::approve(state, auth, user),
-            Next::ConsentRequired => redirect::refuse(
-                state,
-                &auth,
-                "consent_required",
-                "the user has not consented",
-            ),
-            Next::AskConsent => ask_consent(state, auth, user, session.as_deref()),
-        },
+        Some((user, session)) => {
+            if session.is_some() {
+                state.emit(|| AuthEvent::LoginSessionReused {
+                    username: user.username.clone(),
+                });
+            }
+            after_login(state, auth, user, session.as_deref())
+        }
+    }
+}
+
+/// The user is known: issue the code, refuse, or ask for consent.
+fn after_login(
+    state: &State,
+    auth: AuthorizationRequest,
+    user: LoggedIn,
+    session: Option<&str>,
+) -> Response {
+    match redirect::after_login(state, &auth, &user) {
+        Next::Approve => redirect::approve(state, auth, user),
+        Next::ConsentRequired => redirect::refuse(
+            state,
+            &auth,
+            "consent_required",
+            "the user has not consented",
+        ),
+        Next::AskConsent => ask_consent(state, auth, user, session),
     }
 }
 
@@ -112,16 +140,24 @@ fn ask_consent(
         .map_or(user.username.clone(), |u| u.name.clone());
     let client_id = auth.client_id.clone();
     let scopes = auth.scopes.clone();
+    let username = user.username.clone();
     let pending = Pending {
         request: auth,
         user: Some(user),
         session: session.map(crate::store::digest),
     };
     match state.logins.park(pending) {
-        Ok(id) => web::html(
-            StatusCode::OK,
-            pages::consent(&client_id, &display, &scopes, &id),
-        ),
+        Ok(id) => {
+            state.emit(|| AuthEvent::ConsentShown {
+                client_id: client_id.clone(),
+                username,
+                scopes: scopes.clone(),
+            });
+            web::html(
+                StatusCode::OK,
+                pages::consent(&client_id, &display, &scopes, &id),
+            )
+        }
         Err(_) => web::server_error(),
     }
 }

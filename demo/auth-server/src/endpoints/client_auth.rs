@@ -3,6 +3,7 @@
 //! one of them. Secrets are compared in constant time.
 
 use crate::config::ClientConfig;
+use crate::events::ClientAuth;
 use crate::state::State;
 use crate::web::{OAuthError, Params, Request};
 use base64::Engine;
@@ -81,6 +82,15 @@ fn credentials(request: &Request, params: &Params) -> Result<Credentials, OAuthE
             None => Err(invalid_client(false)),
         },
         (None, None) => Err(invalid_client(false)),
+    }
+}
+
+/// How the credentials of `request`, once [`authenticate`]d, were presented.
+pub fn method(request: &Request) -> ClientAuth {
+    if basic(request).is_some() {
+        ClientAuth::ClientSecretBasic
+    } else {
+        ClientAuth::ClientSecretPost
     }
 }
 

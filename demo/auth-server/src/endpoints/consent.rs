@@ -2,6 +2,7 @@
 //! with `access_denied`. The decision must come from the login session that authenticated.
 
 use super::redirect;
+use crate::events::AuthEvent;
 use crate::pages;
 use crate::state::{SESSION_COOKIE, State};
 use crate::store::digest;
@@ -42,17 +43,28 @@ pub fn handle(state: &State, request: &Request) -> Response {
     match params.get_lenient("decision") {
         Some("approve") => {
             let request = pending.request;
+            state.emit(|| AuthEvent::ConsentApproved {
+                client_id: request.client_id.clone(),
+                username: user.username.clone(),
+                scopes: request.scopes.clone(),
+            });
             state
                 .logins
                 .remember_consent(&user.username, &request.client_id, &request.scopes);
             redirect::approve(state, request, user)
         }
-        Some("deny") => redirect::refuse(
-            state,
-            &pending.request,
-            "access_denied",
-            "the user denied the request",
-        ),
+        Some("deny") => {
+            state.emit(|| AuthEvent::ConsentDenied {
+                client_id: pending.request.client_id.clone(),
+                username: user.username.clone(),
+            });
+            redirect::refuse(
+                state,
+                &pending.request,
+                "access_denied",
+                "the user denied the request",
+            )
+        }
         _ => refused("Choose Approve or Deny."),
     }
 }

@@ -1,5 +1,6 @@
 //! `GET /.well-known/openid-configuration` (OIDC Discovery §3, RFC 8414).
 
+use crate::events::AuthEvent;
 use crate::state::State;
 use crate::web::{self, Response};
 use http::StatusCode;
@@ -7,6 +8,7 @@ use serde_json::json;
 
 /// The provider metadata.
 pub fn handle(state: &State) -> Response {
+    state.emit(|| AuthEvent::DiscoveryServed);
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     web::json(
         StatusCode::OK,

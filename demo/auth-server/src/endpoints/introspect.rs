@@ -1,6 +1,7 @@
 //! `POST /oauth2/introspect` (RFC 7662): any registered client may ask whether a token is live.
 
 use super::client_auth;
+use crate::events::{ActiveToken, AuthEvent};
 use crate::state::State;
 use crate::store::grants::TokenKind;
 use crate::web::{self, OAuthError, Params, Request, Response};
@@ -37,10 +38,20 @@ fn introspect(state: &State, request: &Request) -> Result<Value, OAuthError> {
         return Err(OAuthError::invalid_request("the body must be a form"));
     }
     let params = Params::parse(&request.body);
-    client_auth::authenticate(state, request, &params)?;
+    let client = client_auth::authenticate(state, request, &params)?;
     let token = params
         .get("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    state.emit(|| AuthEvent::Introspected {
+        client_id: client.client_id.clone(),
+        client_auth: client_auth::method(request),
+        token_length: token.len(),
+        active: state.grants.introspect(token).map(|info| ActiveToken {
+            kind: info.kind,
+            username: info.username,
+            scopes: info.scopes,
+        }),
+    });
     Ok(answer(state, token))
 }
 

@@ -5,6 +5,7 @@
 use super::redirect::{self, Next};
 use crate::clock::unix_now;
 use crate::config::UserConfig;
+use crate::events::AuthEvent;
 use crate::pages;
 use crate::request::LoggedIn;
 use crate::state::State;
@@ -56,6 +57,9 @@ pub fn handle(state: &State, request: &Request) -> Response {
     let username = params.get_lenient("username").unwrap_or("");
     let password = params.get_lenient("password").unwrap_or("");
     let Some(account) = check_password(state, username, password) else {
+        state.emit(|| AuthEvent::LoginFailed {
+            client_id: pending.request.client_id.clone(),
+        });
         if !state.logins.login_failed(id) {
             return web::html(
                 StatusCode::BAD_REQUEST,
@@ -80,6 +84,9 @@ pub fn handle(state: &State, request: &Request) -> Response {
     let Ok(session) = state.logins.start_session(user.clone()) else {
         return web::server_error();
     };
+    state.emit(|| AuthEvent::LoginSucceeded {
+        username: user.username.clone(),
+    });
     let mut response = match redirect::after_login(state, &pending.request, &user) {
         Next::Approve => match state.logins.take(id) {
             Some(taken) => redirect::approve(state, taken.request, user),
@@ -96,6 +103,11 @@ pub fn handle(state: &State, request: &Request) -> Response {
         },
         Next::AskConsent => {
             if state.logins.authenticated(id, user, &session) {
+                state.emit(|| AuthEvent::ConsentShown {
+                    client_id: pending.request.client_id.clone(),
+                    username: account.username.clone(),
+                    scopes: pending.request.scopes.clone(),
+                });
                 let page = pages::consent(
                     &pending.request.client_id,
                     &account.name,

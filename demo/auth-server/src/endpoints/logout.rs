@@ -3,6 +3,7 @@
 //! `state`. An `id_token_hint` must be one of our ID tokens (expired is fine); a redirect URI
 //! that is not registered for the client gets a page, never a redirect.
 
+use crate::events::AuthEvent;
 use crate::id_token;
 use crate::pages;
 use crate::state::{SESSION_COOKIE, State};
@@ -30,9 +31,14 @@ pub fn handle(state: &State, request: &Request) -> Response {
         }
         (from_hint, param) => from_hint.or(param),
     };
-    if let Some(session) = web::cookie(&request.headers, SESSION_COOKIE) {
-        state.logins.end_session(&session);
+    let session = web::cookie(&request.headers, SESSION_COOKIE);
+    let had_session = session
+        .as_deref()
+        .is_some_and(|id| state.logins.session(id).is_some());
+    if let Some(session) = &session {
+        state.logins.end_session(session);
     }
+    let mut redirected = false;
     let mut response = match params.get_lenient("post_logout_redirect_uri") {
         None => web::html(StatusCode::OK, pages::logged_out(None)),
         Some(uri) => {
@@ -40,6 +46,7 @@ pub fn handle(state: &State, request: &Request) -> Response {
                 .and_then(|id| state.config.client(id))
                 .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
             if registered {
+                redirected = true;
                 let mut pairs = Vec::new();
                 if let Some(client_state) = params.get_lenient("state") {
                     pairs.push(("state", client_state));
@@ -55,6 +62,11 @@ pub fn handle(state: &State, request: &Request) -> Response {
             }
         }
     };
+    state.emit(|| AuthEvent::LoggedOut {
+        client_id: client_id.map(str::to_owned),
+        had_session,
+        redirected,
+    });
     web::set_cookie(&mut response, &state.session_cookie(None));
     response
 }

@@ -1,6 +1,7 @@
 //! Authorization responses (RFC 6749 §4.1.2): redirects back to the client with a code or an
 //! error, always with `state` (when sent) and `iss` (RFC 9207).
 
+use crate::events::AuthEvent;
 use crate::request::{AuthorizationRequest, LoggedIn};
 use crate::state::State;
 use crate::web::{self, Response};
@@ -10,9 +11,10 @@ pub fn error(
     state: &State,
     redirect_uri: &str,
     client_state: Option<&str>,
-    error: &str,
+    error: &'static str,
     description: &str,
 ) -> Response {
+    state.emit(|| AuthEvent::AuthorizationError { error });
     let mut pairs = vec![("error", error), ("error_description", description)];
     if let Some(client_state) = client_state {
         pairs.push(("state", client_state));
@@ -25,7 +27,7 @@ pub fn error(
 pub fn refuse(
     state: &State,
     request: &AuthorizationRequest,
-    code: &str,
+    code: &'static str,
     description: &str,
 ) -> Response {
     error(
@@ -41,12 +43,19 @@ pub fn refuse(
 pub fn approve(state: &State, request: AuthorizationRequest, user: LoggedIn) -> Response {
     let redirect_uri = request.redirect_uri.clone();
     let client_state = request.state.clone();
+    let client_id = request.client_id.clone();
+    let username = user.username.clone();
     let Ok(code) = state
         .grants
         .issue_code(request, user, state.config.code_ttl)
     else {
         return web::server_error();
     };
+    state.emit(|| AuthEvent::CodeIssued {
+        client_id,
+        username,
+        code_length: code.len(),
+    });
     let mut pairs = vec![("code", code.as_str())];
     if let Some(client_state) = client_state.as_deref() {
         pairs.push(("state", client_state));

@@ -2,6 +2,7 @@
 //! tokens of other clients, are answered 200 and left alone.
 
 use super::client_auth;
+use crate::events::AuthEvent;
 use crate::state::State;
 use crate::web::{self, OAuthError, Params, Request, Response};
 use bytes::Bytes;
@@ -16,6 +17,15 @@ fn revoke(state: &State, request: &Request) -> Result<(), OAuthError> {
     let token = params
         .get("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    state.emit(|| AuthEvent::Revoked {
+        client_id: client.client_id.clone(),
+        kind: state
+            .grants
+            .introspect(token)
+            .filter(|info| info.client_id == client.client_id)
+            .map(|info| info.kind),
+        token_length: token.len(),
+    });
     state.grants.revoke(token, &client.client_id);
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use super::client_auth;
 use crate::config::ClientConfig;
+use crate::events::{AuthEvent, GrantType};
 use crate::faults::FaultSettings;
 use crate::id_token::{self, IdTokenInput};
 use crate::keys;
@@ -64,9 +65,47 @@ pub async fn handle(state: &State, request: &Request) -> Response {
     if let Some(status) = faults.token_endpoint_status {
         return garbage(status);
     }
+    let known_grant = grant_type
+        .as_ref()
+        .ok()
+        .copied()
+        .flatten()
+        .and_then(GrantType::parse);
     match grant(state, request, &params, grant_type) {
-        Ok(issued) => respond(state, issued, &faults).await,
-        Err(error) => error.into_response(),
+        Ok(issued) => {
+            if let Some(grant_type) = known_grant {
+                state.emit(|| tokens_issued(state, request, grant_type, &issued));
+            }
+            respond(state, issued, &faults).await
+        }
+        Err(error) => {
+            state.emit(|| AuthEvent::TokenRefused {
+                grant_type: known_grant,
+                error: error.error,
+                description: error.description.clone(),
+            });
+            error.into_response()
+        }
+    }
+}
+
+/// The event for a successful grant: kinds and lengths, never the tokens.
+fn tokens_issued(
+    state: &State,
+    request: &Request,
+    grant_type: GrantType,
+    issued: &Issued,
+) -> AuthEvent {
+    AuthEvent::TokensIssued {
+        grant_type,
+        client_id: issued.client_id.clone(),
+        client_auth: client_auth::method(request),
+        username: issued.user.username.clone(),
+        scopes: issued.scopes.clone(),
+        access_token_length: issued.access_token.len(),
+        access_token_ttl: state.config.access_token_ttl,
+        refresh_token: issued.refresh_token.is_some(),
+        id_token: issued.scopes.iter().any(|s| s == "openid"),
     }
 }
 

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 const COOKIE: &str = "demo_auth_server_session";
 
 /// The hidden pending-request id of a login or consent form.
-fn request_id(html: &str) -> String {
+pub(crate) fn request_id(html: &str) -> String {
     let start = html
         .find("name=\"request\" value=\"")
         .expect("a request field")
@@ -17,7 +17,7 @@ fn request_id(html: &str) -> String {
 }
 
 /// The login-session cookie set by `response`.
-fn session_cookie(response: &reqwest::Response) -> Option<String> {
+pub(crate) fn session_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
         .get_all("set-cookie")
@@ -26,7 +26,7 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .find(|v| v.starts_with(&format!("{COOKIE}=")))
 }
 
-async fn get(url: &str, cookie: Option<&str>) -> reqwest::Response {
+pub(crate) async fn get(url: &str, cookie: Option<&str>) -> reqwest::Response {
     let mut request = http().get(url);
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
@@ -34,7 +34,7 @@ async fn get(url: &str, cookie: Option<&str>) -> reqwest::Response {
     request.send().await.unwrap()
 }
 
-async fn form(
+pub(crate) async fn form(
     server: &AuthServer,
     path: &str,
     fields: &[(&str, &str)],

@@ -4,6 +4,7 @@ mod api;
 mod browser;
 mod code_flow;
 mod discovery;
+mod events;
 mod faults;
 mod logout;
 mod refresh;
