@@ -387,8 +387,11 @@ impl TokenHandler {
             tracing::warn!(target: "bff_gateway::auth", "UserInfo names another subject than the ID token; discarded");
             return claims;
         }
+        // UserInfo is the fresher source of profile claims; identity claims stay the ID token's.
         for (name, value) in userinfo {
-            claims.entry(name).or_insert(value);
+            if !matches!(name.as_str(), "sub" | "iss" | "aud") {
+                claims.insert(name, value);
+            }
         }
         claims
     }

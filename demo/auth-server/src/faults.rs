@@ -30,6 +30,16 @@ pub struct FaultSettings {
     pub token_endpoint_status: Option<u16>,
     /// The token endpoint waits this long before answering.
     pub delay: Option<Duration>,
+    /// The token endpoint answers `307` to this URL instead (a client must not follow it).
+    pub token_redirect: Option<String>,
+    /// ID tokens name another subject (`sub`) than the user's.
+    pub other_sub: bool,
+    /// UserInfo names another subject than the user's.
+    pub userinfo_other_sub: bool,
+    /// Refresh grants keep the refresh token valid and return none (no rotation).
+    pub no_rotation: bool,
+    /// The JWKS also publishes the key the `unknown_kid` fault signs with (a key rollover).
+    pub publish_foreign_key: bool,
 }
 
 /// The live fault switches of one server (interior mutability; cheap to read).

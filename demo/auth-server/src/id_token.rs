@@ -15,6 +15,8 @@ use std::time::Duration;
 pub const OTHER_CLIENT: &str = "other";
 /// The `iss` of the `wrong_iss` fault.
 pub const OTHER_ISSUER: &str = "https://other-issuer.example";
+/// The `sub` of the `other_sub` and `userinfo_other_sub` faults.
+pub const OTHER_SUBJECT: &str = "someone-else";
 /// The `nonce` of the `wrong_nonce` fault.
 pub const OTHER_NONCE: &str = "not-the-nonce-you-sent";
 
@@ -54,7 +56,14 @@ fn claims(input: &IdTokenInput<'_>, faults: &FaultSettings, now: u64) -> Map<Str
             input.issuer
         }),
     );
-    put("sub", json!(input.user.subject));
+    put(
+        "sub",
+        json!(if faults.other_sub {
+            OTHER_SUBJECT
+        } else {
+            input.user.subject.as_str()
+        }),
+    );
     put("iat", json!(iat));
     put("exp", json!(exp));
     put("auth_time", json!(input.auth_time));

@@ -249,6 +249,15 @@ pub fn redirect(location: &str) -> Response {
     response
 }
 
+/// A redirect with another status (e.g. `307`) to `location`.
+pub fn redirect_with_status(status: StatusCode, location: &str) -> Response {
+    let mut response = redirect(location);
+    if response.status() == StatusCode::FOUND {
+        *response.status_mut() = status;
+    }
+    response
+}
+
 /// Adds a `Set-Cookie` header (silently skipped if `value` is not a valid header value).
 pub fn set_cookie(response: &mut Response, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {

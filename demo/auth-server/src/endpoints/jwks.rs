@@ -9,5 +9,11 @@ use serde_json::json;
 /// The JWK Set.
 pub fn handle(state: &State) -> Response {
     state.emit(|| AuthEvent::JwksServed);
-    web::json(StatusCode::OK, &json!({ "keys": [state.keys.jwk()] }))
+    let mut keys = vec![state.keys.jwk()];
+    if state.faults.get().publish_foreign_key
+        && let Ok(foreign) = crate::keys::foreign()
+    {
+        keys.push(foreign.jwk());
+    }
+    web::json(StatusCode::OK, &json!({ "keys": keys }))
 }

@@ -65,6 +65,9 @@ pub async fn handle(state: &State, request: &Request) -> Response {
     if let Some(status) = faults.token_endpoint_status {
         return garbage(status);
     }
+    if let Some(target) = &faults.token_redirect {
+        return web::redirect_with_status(StatusCode::TEMPORARY_REDIRECT, target);
+    }
     let known_grant = grant_type
         .as_ref()
         .ok()
@@ -193,9 +196,11 @@ fn refresh_grant(
             .map(str::to_owned)
             .collect()
     });
-    let issued = state
-        .grants
-        .refresh(token, &client.client_id, scopes, state.lifetimes())?;
+    let rotate = !state.faults.get().no_rotation;
+    let issued =
+        state
+            .grants
+            .refresh(token, &client.client_id, scopes, state.lifetimes(), rotate)?;
     Ok(issued)
 }
 

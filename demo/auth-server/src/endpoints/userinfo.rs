@@ -44,9 +44,20 @@ fn claims(state: &State, info: &TokenInfo) -> Option<Value> {
     let user = state.config.user(&info.username)?;
     let has = |scope: &str| info.scopes.iter().any(|s| s == scope);
     let mut claims = Map::new();
-    claims.insert("sub".to_owned(), json!(user.subject));
+    let other = state.faults.get().userinfo_other_sub;
+    let sub = if other {
+        crate::id_token::OTHER_SUBJECT
+    } else {
+        user.subject.as_str()
+    };
+    claims.insert("sub".to_owned(), json!(sub));
     if has("profile") {
-        claims.insert("name".to_owned(), json!(user.name));
+        let name = if other {
+            "Someone Else"
+        } else {
+            user.name.as_str()
+        };
+        claims.insert("name".to_owned(), json!(name));
         claims.insert("preferred_username".to_owned(), json!(user.username));
     }
     if has("email") {

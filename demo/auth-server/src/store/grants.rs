@@ -272,6 +272,7 @@ impl Grants {
         client_id: &str,
         scopes: Option<Vec<String>>,
         lifetimes: Lifetimes,
+        rotate: bool,
     ) -> Result<Issued, GrantError> {
         let access = random::token()?;
         let rotated = random::token()?;
@@ -309,7 +310,8 @@ impl Grants {
             }
             None => granted.clone(),
         };
-        token.spent = true;
+        // With rotation (the default) the used refresh token is spent and a new one issued.
+        token.spent = rotate;
         let family = token.family;
         let user = LoggedIn {
             username: token.info.username.clone(),
@@ -324,7 +326,7 @@ impl Grants {
             refresh_scopes: &granted,
         };
         let (access_token, refresh_token) =
-            inner.issue(&grant, access, Some(rotated), lifetimes, now);
+            inner.issue(&grant, access, rotate.then_some(rotated), lifetimes, now);
         Ok(Issued {
             access_token,
             refresh_token,
@@ -453,7 +455,7 @@ mod tests {
         let (grants, code) = grants_with_code(&["openid", "offline_access"]);
         let first = grants.redeem_code(&code, |_| Ok(()), LIFETIMES).unwrap();
         let r1 = first.refresh_token.unwrap();
-        let second = grants.refresh(&r1, "app", None, LIFETIMES).unwrap();
+        let second = grants.refresh(&r1, "app", None, LIFETIMES, true).unwrap();
         let r2 = second.refresh_token.clone().unwrap();
         assert_ne!(r1, r2);
         assert!(
@@ -462,11 +464,11 @@ mod tests {
         );
         assert!(grants.introspect(&second.access_token).is_some());
         assert!(matches!(
-            grants.refresh(&r1, "app", None, LIFETIMES),
+            grants.refresh(&r1, "app", None, LIFETIMES, true),
             Err(GrantError::InvalidGrant(_))
         ));
         assert!(grants.introspect(&second.access_token).is_none());
-        assert!(grants.refresh(&r2, "app", None, LIFETIMES).is_err());
+        assert!(grants.refresh(&r2, "app", None, LIFETIMES, true).is_err());
     }
 
     #[test]
@@ -477,14 +479,16 @@ mod tests {
             .unwrap()
             .refresh_token
             .unwrap();
-        assert!(grants.refresh(&r, "other", None, LIFETIMES).is_err());
+        assert!(grants.refresh(&r, "other", None, LIFETIMES, true).is_err());
         let wider = Some(vec!["admin".to_owned()]);
         assert!(matches!(
-            grants.refresh(&r, "app", wider, LIFETIMES),
+            grants.refresh(&r, "app", wider, LIFETIMES, true),
             Err(GrantError::InvalidScope(_))
         ));
         let narrower = Some(vec!["openid".to_owned()]);
-        let issued = grants.refresh(&r, "app", narrower, LIFETIMES).unwrap();
+        let issued = grants
+            .refresh(&r, "app", narrower, LIFETIMES, true)
+            .unwrap();
         assert_eq!(issued.scopes, ["openid"]);
         let info = grants.introspect(&issued.refresh_token.unwrap()).unwrap();
         assert_eq!(info.scopes, ["openid", "offline_access"]);
