@@ -69,10 +69,11 @@ impl TokenHandler {
         let public_url = config.server.public_url.to_string();
         let redirect_uri = format!("{public_url}{}/callback", th.auth.path_prefix);
         let client = OAuthClient::new(th.oauth.clone(), redirect_uri)?;
+        let app = format!("{public_url} {}", th.oauth.client_id);
         // Validation guarantees at least one key; an empty ring is treated as no token handler.
         let (Some(session_codec), Some(login_codec)) = (
-            SessionCodec::new(Purpose::Session, &th.session.keys),
-            SessionCodec::new(Purpose::Login, &th.session.keys),
+            SessionCodec::new(Purpose::Session, &th.session.keys, &app),
+            SessionCodec::new(Purpose::Login, &th.session.keys, &app),
         ) else {
             return Ok(None);
         };

@@ -289,7 +289,10 @@ impl Checker<'_> {
             .flatten()
             .filter_map(|(name, value)| {
                 let key = format!("oauth.extra_authorize_params.{name}");
-                const RESERVED: [&str; 9] = [
+                const RESERVED: [&str; 12] = [
+                    "response_mode",
+                    "request",
+                    "request_uri",
                     "response_type",
                     "client_id",
                     "redirect_uri",

@@ -175,6 +175,10 @@ impl OAuthClient {
             query.append_pair("prompt", prompt);
         }
         for (name, value) in &self.config.extra_authorize_params {
+            // The login's own `prompt` (silent login, re-authentication) wins over the default.
+            if name == "prompt" && prompt.is_some() {
+                continue;
+            }
             query.append_pair(name, value);
         }
         let separator = if endpoint.contains('?') { '&' } else { '?' };

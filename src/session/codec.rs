@@ -142,8 +142,10 @@ impl fmt::Debug for SessionCodec {
 }
 
 impl SessionCodec {
-    /// `keys[0]` seals; all open. Returns `None` for an empty ring.
-    pub fn new(purpose: Purpose, keys: &[MasterKey]) -> Option<Self> {
+    /// `keys[0]` seals; all open. Returns `None` for an empty ring. `app` names the gateway
+    /// instance (its public URL and client id): it goes into the key derivation, so two
+    /// gateways sharing keys still cannot open each other's cookies (checklist S8).
+    pub fn new(purpose: Purpose, keys: &[MasterKey], app: &str) -> Option<Self> {
         if keys.is_empty() {
             return None;
         }
@@ -153,7 +155,7 @@ impl SessionCodec {
                 let mut derived = [0u8; 32];
                 // HKDF-SHA256 with a 32-byte output never fails (limit is 255 × 32 bytes).
                 let _ = Hkdf::<Sha256>::new(Some(b"bff-gateway cookie v1"), &master.0)
-                    .expand(purpose.label(), &mut derived);
+                    .expand_multi_info(&[purpose.label(), b"\0", app.as_bytes()], &mut derived);
                 RingKey {
                     id: master.id(),
                     cipher: Aes256Gcm::new(&derived.into()),
@@ -242,6 +244,22 @@ impl SessionCodec {
 }
 
 #[cfg(test)]
+mod app_binding_tests {
+    use super::*;
+
+    // checklist S8: the same keys in another gateway (other public URL or client) open nothing.
+    #[test]
+    fn cookies_are_bound_to_the_gateway_instance() {
+        let keys = [MasterKey::new([7; 32])];
+        let ours = SessionCodec::new(Purpose::Session, &keys, "https://a.example app").unwrap();
+        let theirs = SessionCodec::new(Purpose::Session, &keys, "https://b.example app").unwrap();
+        let sealed = ours.seal("__Host-bff", b"{}", u64::MAX);
+        assert!(ours.open("__Host-bff", &sealed, 0).is_ok());
+        assert!(theirs.open("__Host-bff", &sealed, 0).is_err());
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -254,7 +272,7 @@ mod tests {
     }
 
     fn codec(keys: &[MasterKey]) -> SessionCodec {
-        SessionCodec::new(Purpose::Session, keys).unwrap()
+        SessionCodec::new(Purpose::Session, keys, "https://app.example app").unwrap()
     }
 
     #[test]
@@ -343,7 +361,8 @@ mod tests {
 
     #[test]
     fn login_value_never_opens_as_a_session() {
-        let login = SessionCodec::new(Purpose::Login, &[key(1)]).unwrap();
+        let login =
+            SessionCodec::new(Purpose::Login, &[key(1)], "https://app.example app").unwrap();
         let session = codec(&[key(1)]);
         let sealed = login.seal("bff", b"p", NOW + 60);
         assert_eq!(session.open("bff", &sealed, NOW), Err(OpenError::Tampered));

@@ -421,8 +421,18 @@ async fn provider_errors_reach_the_spa_as_an_allow_listed_code() {
     let mut browser = Browser::new();
     let login = browser.get(&s.url("/auth/login?return_to=/app")).await;
     let state = query_params(&location(&login))["state"][0].clone();
+    let iss: String = form_urlencoded::byte_serialize(s.provider.issuer().as_bytes()).collect();
+    // checklist B3: an error response without the issuer (a mix-up) is refused.
     let response = browser
         .get(&s.url(&format!("/auth/callback?error=access_denied&state={state}")))
+        .await;
+    assert_eq!(response.status(), 400);
+    let login = browser.get(&s.url("/auth/login?return_to=/app")).await;
+    let state = query_params(&location(&login))["state"][0].clone();
+    let response = browser
+        .get(&s.url(&format!(
+            "/auth/callback?error=access_denied&state={state}&iss={iss}"
+        )))
         .await;
     assert_eq!(response.status(), 302);
     assert_eq!(location(&response), "/app?auth_error=access_denied");
@@ -432,7 +442,7 @@ async fn provider_errors_reach_the_spa_as_an_allow_listed_code() {
     let state = query_params(&location(&login))["state"][0].clone();
     let response = browser
         .get(&s.url(&format!(
-            "/auth/callback?error=%3Cscript%3Ealert(1)%3C/script%3E&state={state}"
+            "/auth/callback?error=%3Cscript%3Ealert(1)%3C/script%3E&state={state}&iss={iss}"
         )))
         .await;
     assert_eq!(location(&response), "/home?auth_error=invalid_error");
@@ -758,6 +768,8 @@ async fn logout_clears_the_session_revokes_and_returns_the_end_session_url() {
     let s = setup(Options::default()).await;
     let mut browser = Browser::new();
     s.login(&mut browser).await;
+    // A login started in another tab and never finished.
+    browser.get(&s.url("/auth/login")).await;
     let response = browser
         .send(reqwest::Method::POST, &s.url("/auth/logout"), &[])
         .await;
@@ -786,6 +798,13 @@ async fn logout_clears_the_session_revokes_and_returns_the_end_session_url() {
     assert!(q.contains_key("id_token_hint"));
     assert_eq!(q["post_logout_redirect_uri"], [s.url("/")]);
     assert!(session_cookie(&browser, &s.base).is_none());
+    assert!(
+        !browser
+            .jar(&s.base)
+            .keys()
+            .any(|n| n.starts_with("__Host-bff")),
+        "a gateway cookie survived logout"
+    );
     assert!(s.provider.count("/oauth2/revoke") >= 1);
     assert_eq!(s.api(&mut browser, "/api/x").await.status(), 401);
     // A forged hop goes home, never to a target of the attacker's choosing.
@@ -1732,5 +1751,90 @@ async fn a_key_rollover_costs_one_jwks_fetch_and_unknown_kids_are_rate_limited()
     assert!(
         s.provider.count("/oauth2/jwks") <= before + 1,
         "JWKS fetched for every unknown kid"
+    );
+}
+
+// Issue 3: `extra_authorize_params` reach the authorize request; the login's own `prompt` wins.
+#[tokio::test]
+async fn extra_authorize_params_are_sent_and_prompt_is_not_doubled() {
+    let s = setup(Options {
+        oauth_extra: "  extra_authorize_params:\n    audience: contacts-api\n    prompt: consent\n"
+            .to_owned(),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    let q = query_params(&location(&browser.get(&s.url("/auth/login")).await));
+    assert_eq!(q["audience"], ["contacts-api"]);
+    assert_eq!(q["prompt"], ["consent"]);
+    let q = query_params(&location(
+        &browser.get(&s.url("/auth/login?prompt=none")).await,
+    ));
+    assert_eq!(q["prompt"], ["none"]);
+}
+
+// Issue 3: a plain OAuth 2.0 server configured by explicit endpoints (no discovery, no OpenID):
+// login, Bearer injection and logout work.
+#[tokio::test]
+async fn explicit_endpoints_without_openid_work() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut config = AuthServerConfig {
+        auto_approve: true,
+        auto_login_user: Some("demo".to_owned()),
+        ..AuthServerConfig::default()
+    };
+    config.clients[0].redirect_uris = vec![format!("{base}/auth/callback")];
+    let provider = AuthServer::start(config).await.expect("provider starts");
+    let api = TestUpstream::echo().await;
+    let issuer = provider.issuer();
+    let yaml = format!(
+        "server:\n  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:0\n  public_url: {base}\n\
+         oauth:\n  authorization_endpoint: {issuer}/oauth2/authorize\n  token_endpoint: {issuer}/oauth2/token\n\
+         \x20 revocation_endpoint: {issuer}/oauth2/revoke\n  allow_http_provider: true\n\
+         \x20 client_id: msnID\n  client_secret: demo-secret\n  client_auth_method: client_secret_post\n\
+         \x20 scopes: [contacts, offline_access]\n\
+         session:\n  keys: [\"{KEY_A}\"]\n\
+         routes:\n  - name: api\n    path: /api\n    upstream: {api}\n    strip_prefix: true\n\
+         \x20 - path: /\n    upstream: {api}\n    auth: none\n",
+        api = api.url(),
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    wait_ready(&gateway).await;
+    let mut browser = Browser::new();
+    let login = browser.get(&format!("{base}/auth/login")).await;
+    let authorize = location(&login);
+    assert!(authorize.starts_with(&format!("{issuer}/oauth2/authorize?")));
+    assert!(
+        !query_params(&authorize).contains_key("nonce"),
+        "no nonce without openid"
+    );
+    let back = browser.get(&authorize).await;
+    let callback = absolute(&authorize, &location(&back));
+    assert_eq!(browser.get(&callback).await.status(), 200);
+    let response = browser
+        .send(
+            reqwest::Method::GET,
+            &format!("{base}/api/contacts"),
+            &[("x-csrf", "1")],
+        )
+        .await;
+    let bearer = Echo::from(response).await.header("authorization");
+    assert!(provider.introspect_active(bearer[0].trim_start_matches("Bearer ")));
+    let response = browser
+        .send(
+            reqwest::Method::POST,
+            &format!("{base}/auth/logout"),
+            &[("x-csrf", "1"), ("accept", "application/json")],
+        )
+        .await;
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["logout_url"], "/",
+        "no end-session endpoint: the local page"
+    );
+    assert!(
+        !provider.introspect_active(bearer[0].trim_start_matches("Bearer ")),
+        "not revoked"
     );
 }
