@@ -564,3 +564,56 @@ fn session_label(claims: &serde_json::Map<String, serde_json::Value>) -> String 
     let digest = Sha256::digest(sub.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..6])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use std::path::Path;
+
+    fn handler() -> TokenHandler {
+        let yaml = "server:\n  listen: 127.0.0.1:0\n  public_url: https://app.example\n\
+                    oauth:\n  authorization_endpoint: https://as.example/authorize\n  token_endpoint: https://as.example/token\n\
+                    \x20 client_id: app\n  client_secret: s\n  scopes: [api]\n\
+                    session:\n  keys: [\"q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\"]\n\
+                    routes:\n  - path: /\n    upstream: http://127.0.0.1:1\n";
+        let config = load_str(yaml, "t.yaml", Path::new("."), &|_| None).unwrap();
+        TokenHandler::new(&config).unwrap().unwrap()
+    }
+
+    fn get(uri: &str) -> Request<()> {
+        Request::builder()
+            .uri(uri)
+            .header(HOST, "app.example")
+            .body(())
+            .unwrap()
+    }
+
+    // checklist B1, A7: a login cookie older than its 10 minutes is no login at all.
+    #[tokio::test]
+    async fn a_login_cookie_past_its_lifetime_is_refused() {
+        let th = handler();
+        let now = 1_800_000_000;
+        let login = th.login(&get("/auth/login"), &RequestCookies::default(), now);
+        assert_eq!(login.status(), StatusCode::FOUND);
+        let location = login.headers()[http::header::LOCATION].to_str().unwrap();
+        let state = form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let pair = login
+            .headers()
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .find(|p| p.starts_with("__Host-bff-login-"))
+            .unwrap();
+        let header = HeaderValue::from_str(&pair).unwrap();
+        let cookies = RequestCookies::parse(std::iter::once(&header));
+        let callback = get(&format!("/auth/callback?code=c&state={state}"));
+        let late = th
+            .callback(&callback, &cookies, now + LOGIN_TTL.as_secs() + 1)
+            .await;
+        assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+    }
+}

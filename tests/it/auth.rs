@@ -15,7 +15,7 @@ pub struct Setup {
     pub provider: AuthServer,
     pub gateway: TestGateway,
     /// The upstream behind `/api`, kept alive for the test's duration.
-    _api: TestUpstream,
+    _api: Kept,
     /// `http://127.0.0.1:<port>`, the gateway's public URL.
     pub base: String,
 }
@@ -38,6 +38,14 @@ pub enum Api {
     Introspecting,
     /// Any other upstream.
     Custom(TestUpstream),
+    /// A WebSocket echo server (the route gets `websocket: true`).
+    WebSocket,
+}
+
+/// The upstream behind `/api`, kept alive with the setup.
+enum Kept {
+    Http(#[allow(dead_code)] TestUpstream),
+    Ws(#[allow(dead_code)] crate::support::upstream::WsUpstream),
 }
 
 pub struct Options {
@@ -89,10 +97,23 @@ pub async fn setup(mut options: Options) -> Setup {
     let provider = AuthServer::start(options.provider)
         .await
         .expect("provider starts");
-    let api = match options.api {
-        Api::Echo => TestUpstream::echo().await,
-        Api::Introspecting => introspecting_api(provider.issuer(), options.client_secret).await,
-        Api::Custom(upstream) => upstream,
+    let mut route_extra = options.route_extra;
+    let (api_url, api) = match options.api {
+        Api::WebSocket => {
+            let ws = crate::support::upstream::WsUpstream::start().await;
+            route_extra.push_str("    websocket: true\n");
+            (format!("http://{}", ws.addr), Kept::Ws(ws))
+        }
+        other => {
+            let upstream = match other {
+                Api::Introspecting => {
+                    introspecting_api(provider.issuer(), options.client_secret).await
+                }
+                Api::Custom(upstream) => upstream,
+                _ => TestUpstream::echo().await,
+            };
+            (upstream.url(), Kept::Http(upstream))
+        }
     };
     let keys: Vec<String> = options.keys.iter().map(|k| format!("\"{k}\"")).collect();
     let yaml = format!(
@@ -109,9 +130,9 @@ pub async fn setup(mut options: Options) -> Setup {
         keys = keys.join(", "),
         session_extra = options.session_extra,
         auth_extra = options.auth_extra,
-        route_extra = options.route_extra,
+        route_extra = route_extra,
         route_auth = options.route_auth,
-        api = api.url(),
+        api = api_url,
     );
     let gateway = TestGateway::start(&yaml).await;
     wait_ready(&gateway).await;
@@ -1400,8 +1421,8 @@ async fn logout_works_while_the_provider_is_down() {
     let Setup {
         provider,
         gateway,
-        _api,
         base,
+        ..
     } = s;
     provider.shutdown().await;
     let response = browser
@@ -1837,4 +1858,47 @@ async fn explicit_endpoints_without_openid_work() {
         !provider.introspect_active(bearer[0].trim_start_matches("Bearer ")),
         "not revoked"
     );
+}
+
+// checklist X-ws: a WebSocket upgrade cannot carry the CSRF header, so it needs a trusted
+// `Origin`; with one, the handshake passes with the Bearer.
+#[tokio::test]
+async fn websocket_upgrades_on_signed_in_routes_need_a_trusted_origin() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let s = setup(Options {
+        api: Api::WebSocket,
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    s.login(&mut browser).await;
+    let cookie = browser.cookie_header(&s.base).unwrap();
+    let ws_url = s.url("/api/socket").replace("http://", "ws://");
+    let attempt = |origin: Option<&str>| {
+        let mut request = ws_url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    for origin in [Some("https://evil.example"), None] {
+        match attempt(origin).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 403, "{origin:?}")
+            }
+            other => panic!(
+                "{origin:?}: expected a 403 refusal, got {:?}",
+                other.map(|(_, r)| r.status())
+            ),
+        }
+    }
+    let (_socket, response) = attempt(Some(&s.base))
+        .await
+        .expect("the handshake with a trusted origin");
+    assert_eq!(response.status(), 101);
 }
