@@ -403,7 +403,9 @@ routes:
   gatewayEnv = {
     E2E_CLIENT_SECRET: CLIENT_SECRET,
     E2E_SESSION_KEY: sessionKey,
-    RUST_LOG: 'info',
+    // Debug for every crate, trace for the gateway: even then no token, code or state is logged
+    // (checklist K6, B6).
+    RUST_LOG: 'debug,bff_gateway=trace',
     NO_PROXY: '*',
   };
   let text;
@@ -523,11 +525,14 @@ await step('provider login page: sign in with the demo credentials', async () =>
   return `consent asks for: ${scopes.join(' ')}${scopes.includes('offline_access') ? '' : ' (oidc-provider dropped offline_access: no prompt=consent)'}`;
 });
 
+const callbackSecrets = [];
 await step('consent → /auth/callback (code exchange, ID token validated) → back at the SPA, signed in', async () => {
   const callback = page.waitForResponse((r) => r.url().startsWith(`${GW}/auth/callback`));
   await page.click('#allow');
   const cb = await callback;
   loginAt = Date.now();
+  const cbParams = new URL(cb.url()).searchParams;
+  callbackSecrets.push(cbParams.get('code'), cbParams.get('state'));
   const cbBody = await cb.text().catch(() => '');
   check(cb.status() === 200, `/auth/callback should answer 200 (continue page); body: ${cbBody.slice(0, 300)}`, cb.status());
   await page.waitForURL(`${GW}/`);
@@ -544,6 +549,7 @@ await step(`session cookie ${COOKIE}: HttpOnly, Secure, SameSite=Strict, Path=/,
   const cookies = await jar();
   const s = cookies.find((c) => c.name === COOKIE);
   check(s, `no ${COOKIE} cookie in the jar`, cookies.map((c) => c.name));
+  callbackSecrets.push(s.value);
   check(s.httpOnly && s.sameSite === 'Strict' && s.path === '/' && s.secure === secureCookiesWork,
     'session cookie attributes', s);
   check(s.domain === '127.0.0.1', 'session cookie must be host-only', s.domain);
@@ -727,7 +733,7 @@ await step('no token ever reached JavaScript (bodies of every document/script/fe
   return `${jsVisible.length} answers checked against ${secrets.length} issued tokens`;
 });
 
-await step('gateway cookies never reached an upstream; no provider errors; the gateway log holds no token or secret', async () => {
+await step('gateway cookies never reached an upstream; no provider errors; the gateway log (debug, trace for the gateway) holds no token, code, state, cookie or secret', async () => {
   const seen = await rsSeen();
   check(seen.gatewayCookies.length === 0, 'gateway cookies reached the API', seen.gatewayCookies);
   check(spa.seen.gatewayCookies.length === 0, 'gateway cookies reached the SPA server', spa.seen.gatewayCookies);
@@ -737,6 +743,7 @@ await step('gateway cookies never reached an upstream; no provider errors; the g
     ...Object.values(state.tokens).flat(),
     CLIENT_SECRET,
     sessionKey,
+    ...callbackSecrets,
   ].filter((s) => s && log.includes(s));
   check(leaks.length === 0, 'the gateway log contains secrets', leaks.length);
   check(state.errors.length === 0, 'the provider reported errors', state.errors);
