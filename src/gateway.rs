@@ -18,6 +18,7 @@ use crate::auth::{self, TokenHandler, cors, pages};
 use crate::body::{LimitedBody, ResponseBody};
 use crate::config::{AuthMode, Config};
 use crate::error::GatewayError;
+use crate::metrics::{Metrics, RouteMetrics, UpstreamFailure};
 use crate::oauth::http::ProviderHttpError;
 use crate::proxy::headers::{self, Peer};
 use crate::proxy::{ClientSetupError, Forwarder, upgrade};
@@ -46,6 +47,9 @@ pub enum SetupError {
 /// Everything a request needs, built once per config generation.
 pub struct Gateway {
     router: Router,
+    /// Metrics of the token handler's endpoints (`auth`) and of unrouted requests (`-`).
+    auth_metrics: RouteMetrics,
+    unrouted_metrics: RouteMetrics,
     forwarder: Forwarder,
     token_handler: Option<Arc<TokenHandler>>,
     trusted_proxies: Vec<IpNet>,
@@ -60,11 +64,16 @@ enum Target<'a> {
 }
 
 impl Gateway {
-    pub fn new(config: &Config) -> Result<Self, SetupError> {
+    pub fn new(config: &Config, metrics: &Metrics) -> Result<Self, SetupError> {
         Ok(Self {
-            router: Router::new(&config.routes)?,
+            router: Router::new(&config.routes, metrics)?,
+            auth_metrics: metrics.route("auth"),
+            unrouted_metrics: metrics.route("-"),
             forwarder: Forwarder::new(&config.upstream)?,
-            token_handler: TokenHandler::new(config)?.map(Arc::new),
+            token_handler: TokenHandler::new(config)?.map(|mut th| {
+                th.metrics = metrics.auth();
+                Arc::new(th)
+            }),
             trusted_proxies: config.server.trusted_proxies.clone(),
             max_uri_bytes: config.server.limits.max_uri_bytes,
         })
@@ -85,20 +94,32 @@ impl Gateway {
         let method = request.method().clone();
         let uri = request.uri().clone();
         let peer = Peer::new(peer_ip, tls, &self.trusted_proxies);
-        let (route_name, upstream, result) = match self.route(&request) {
+        let (route_name, upstream, metrics, result) = match self.route(&request) {
             Ok(Target::Auth(rest)) => (
                 "auth",
                 "-",
+                &self.auth_metrics,
                 Ok(self.auth_endpoint(&request, &rest, &peer).await),
             ),
             Ok(Target::Proxy(route, path)) => (
                 route.config.name.as_str(),
                 route.upstream_label.as_str(),
+                &route.metrics,
                 self.forward(route, &path, request, &peer).await,
             ),
-            Err(error) => ("-", "-", Err(Refusal::from(error))),
+            Err(error) => ("-", "-", &self.unrouted_metrics, Err(Refusal::from(error))),
         };
         let response = result.unwrap_or_else(|refusal| {
+            match refusal.error {
+                GatewayError::UpstreamConnect(_) => {
+                    metrics.upstream_failure(UpstreamFailure::Connect)
+                }
+                GatewayError::UpstreamTimeout { .. } => {
+                    metrics.upstream_failure(UpstreamFailure::Timeout)
+                }
+                GatewayError::UpstreamFailed(_) => metrics.upstream_failure(UpstreamFailure::Other),
+                _ => {}
+            }
             let mut response = pages::with_cookies(
                 refusal.error.respond(route_name, upstream),
                 refusal.set_cookies,
@@ -108,6 +129,8 @@ impl Gateway {
             }
             response
         });
+        let elapsed = started.elapsed();
+        metrics.observe(&method, response.status(), elapsed);
         tracing::info!(
             target: "bff_gateway::access",
             method = %method,
@@ -115,7 +138,7 @@ impl Gateway {
             route = route_name,
             status = response.status().as_u16(),
             upstream,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = elapsed.as_micros() as f64 / 1000.0,
         );
         response
     }

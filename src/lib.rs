@@ -12,6 +12,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod metrics;
 pub mod oauth;
 pub mod proxy;
 pub mod request_path;
@@ -20,6 +21,7 @@ pub mod server;
 pub mod session;
 pub mod telemetry;
 
+use crate::metrics::Metrics;
 use config::Config;
 use gateway::{Gateway, SetupError};
 use server::admin::{self, Readiness};
@@ -86,7 +88,8 @@ impl Running {
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let server = &config.server;
     let tls = server.tls.as_ref().map(server::tls::acceptor).transpose()?;
-    let gateway = Arc::new(Gateway::new(&config)?);
+    let metrics = Arc::new(Metrics::new());
+    let gateway = Arc::new(Gateway::new(&config, &metrics)?);
     let tcp = bind("server.listen", server.listen).await?;
     let local_addr = tcp.local_addr().map_err(|source| StartError::Bind {
         key: "server.listen",
@@ -100,7 +103,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Some(addr) => {
             let admin = bind("server.admin_listen", addr).await?;
             let bound = admin.local_addr().ok();
-            tokio::spawn(admin::serve(admin, readiness.clone(), admin_stop.clone()));
+            tokio::spawn(admin::serve(
+                admin,
+                readiness.clone(),
+                metrics.clone(),
+                admin_stop.clone(),
+            ));
             bound
         }
         None => None,
@@ -109,6 +117,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tcp,
         tls,
         limits: server.limits.clone(),
+        connections: metrics.active_connections(),
     };
     let grace: Duration = server.shutdown_grace;
     let gateway_for_server = gateway.clone();

@@ -6,6 +6,7 @@
 //! from config.
 
 use crate::config::RouteConfig;
+use crate::metrics::{Metrics, RouteMetrics};
 use http::HeaderValue;
 use http::header::InvalidHeaderValue;
 use http::uri::PathAndQuery;
@@ -20,6 +21,8 @@ pub struct Route {
     pub upstream_host: HeaderValue,
     /// `scheme://authority/base`, for logs.
     pub upstream_label: String,
+    /// This route's counters and latency histogram.
+    pub metrics: RouteMetrics,
 }
 
 #[derive(Debug)]
@@ -29,7 +32,7 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(configs: &[RouteConfig]) -> Result<Self, InvalidHeaderValue> {
+    pub fn new(configs: &[RouteConfig], metrics: &Metrics) -> Result<Self, InvalidHeaderValue> {
         let mut routes = Vec::with_capacity(configs.len());
         for config in configs {
             let allow = match &config.methods {
@@ -43,6 +46,7 @@ impl Router {
                 allow,
                 upstream_host: HeaderValue::from_str(config.upstream.authority.as_str())?,
                 upstream_label: config.upstream.to_string(),
+                metrics: metrics.route(&config.name),
                 config: config.clone(),
             });
         }
@@ -126,11 +130,14 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins_on_segment_boundaries() {
-        let router = Router::new(&[
-            route("/", "", false),
-            route("/api", "", false),
-            route("/api/admin", "", false),
-        ])
+        let router = Router::new(
+            &[
+                route("/", "", false),
+                route("/api", "", false),
+                route("/api/admin", "", false),
+            ],
+            &Metrics::new(),
+        )
         .unwrap();
         let pick = |p: &str| router.route(p).map(|r| r.config.path.as_str());
         assert_eq!(pick("/api"), Some("/api"));
@@ -143,7 +150,7 @@ mod tests {
 
     #[test]
     fn no_route_matches_outside_every_prefix() {
-        let router = Router::new(&[route("/api", "", false)]).unwrap();
+        let router = Router::new(&[route("/api", "", false)], &Metrics::new()).unwrap();
         assert!(router.route("/").is_none());
         assert!(router.route("/apix").is_none());
         assert!(router.route("/static/api").is_none());
@@ -151,7 +158,7 @@ mod tests {
 
     #[test]
     fn upstream_path_strips_prefix_and_joins_base_path() {
-        let router = Router::new(&[route("/api", "/v1", true)]).unwrap();
+        let router = Router::new(&[route("/api", "/v1", true)], &Metrics::new()).unwrap();
         let r = router.route("/api/contacts").unwrap();
         assert_eq!(
             r.upstream_path("/api/contacts", Some("a=1")).unwrap(),
@@ -159,7 +166,7 @@ mod tests {
         );
         assert_eq!(r.upstream_path("/api", None).unwrap(), "/v1/");
 
-        let keep = Router::new(&[route("/api", "", false)]).unwrap();
+        let keep = Router::new(&[route("/api", "", false)], &Metrics::new()).unwrap();
         let r = keep.route("/api/x").unwrap();
         assert_eq!(r.upstream_path("/api/x", None).unwrap(), "/api/x");
     }

@@ -278,14 +278,17 @@ impl TokenHandler {
                 };
                 match handler.client.refresh(provider, &token).await {
                     Ok(tokens) => {
+                        handler.metrics.refresh_succeeded();
                         tracing::info!(target: "bff_gateway::auth", rotated = tokens.refresh_token.is_some(), "tokens refreshed");
                         RefreshOutcome::Refreshed(Arc::new(tokens), unix_now())
                     }
                     Err(error) if error.is_transient() => {
+                        handler.metrics.refresh_unavailable();
                         tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "token refresh failed; session kept");
                         RefreshOutcome::Unavailable
                     }
                     Err(error) => {
+                        handler.metrics.refresh_refused();
                         tracing::info!(target: "bff_gateway::auth", error = %error_chain(&error), "token refresh refused; session ended");
                         RefreshOutcome::Rejected(error.to_string())
                     }

@@ -165,6 +165,7 @@ impl TokenHandler {
             prompt,
         );
         tracing::info!(target: "bff_gateway::auth", "login started");
+        self.metrics.login_started();
         with_cookies(pages::redirect(&location), set_cookies)
     }
 
@@ -212,7 +213,7 @@ impl TokenHandler {
         let query = Query::parse(request.uri().query());
         for name in ["code", "state", "iss", "error"] {
             if query.count(name) > 1 {
-                return callback_failed(
+                return self.failed(
                     StatusCode::BAD_REQUEST,
                     "duplicated_parameter",
                     "The sign-in response repeats a parameter.",
@@ -224,7 +225,7 @@ impl TokenHandler {
             .get("state")
             .filter(|s| !s.is_empty() && s.len() <= 512)
         else {
-            return callback_failed(
+            return self.failed(
                 StatusCode::BAD_REQUEST,
                 "missing_state",
                 "The sign-in response has no state.",
@@ -239,7 +240,7 @@ impl TokenHandler {
             _ => None,
         };
         let Some(login) = login.filter(|l| constant_time_eq(&l.state, state)) else {
-            return callback_failed(
+            return self.failed(
                 StatusCode::BAD_REQUEST,
                 "login_state_mismatch",
                 "This sign-in was not started in this browser, or it took too long. Please start again.",
@@ -247,17 +248,18 @@ impl TokenHandler {
             );
         };
         let Some(provider) = self.client.provider() else {
+            self.metrics.login_failed("other");
             return with_cookies(not_ready(), clear);
         };
         // RFC 9207 covers error responses too: a forged `error=` from a mix-up is refused.
         if let Err(reason) = check_iss(provider, query.get("iss")) {
-            return callback_failed(StatusCode::BAD_REQUEST, "issuer_mismatch", reason, clear);
+            return self.failed(StatusCode::BAD_REQUEST, "issuer_mismatch", reason, clear);
         }
         if let Some(error) = query.get("error") {
             return self.provider_error(error, &login, clear);
         }
         let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
-            return callback_failed(
+            return self.failed(
                 StatusCode::BAD_REQUEST,
                 "missing_code",
                 "The sign-in response has no code.",
@@ -269,11 +271,32 @@ impl TokenHandler {
             .await
         {
             Ok(mut set_cookies) => {
+                self.metrics.login_completed();
                 set_cookies.extend(clear);
                 with_cookies(pages::continue_to(&login.return_to), set_cookies)
             }
-            Err((status, code, message)) => callback_failed(status, code, message, clear),
+            Err((status, code, message)) => self.failed(status, code, message, clear),
         }
+    }
+
+    /// A failed callback: counted by reason, then the plain error page.
+    fn failed(
+        &self,
+        status: StatusCode,
+        code: &str,
+        message: &str,
+        clear: Vec<HeaderValue>,
+    ) -> Response<ResponseBody> {
+        let reason = match code {
+            "duplicated_parameter" | "missing_state" | "login_state_mismatch" => "state",
+            "issuer_mismatch" => "issuer",
+            "code_rejected" | "provider_unavailable" | "provider_invalid" => "code_exchange",
+            "id_token_invalid" | "id_token_missing" => "id_token",
+            "session_too_large" => "session_too_large",
+            _ => "other",
+        };
+        self.metrics.login_failed(reason);
+        callback_failed(status, code, message, clear)
     }
 
     /// `error=` from the provider: no token request, no session (checklist B4). The SPA gets the
@@ -293,6 +316,7 @@ impl TokenHandler {
             "invalid_error"
         };
         tracing::info!(target: "bff_gateway::auth", error = code, "login ended with a provider error");
+        self.metrics.login_failed("provider_error");
         let target = self.auth.error_path.as_deref().unwrap_or(&login.return_to);
         let separator = if target.contains('?') { '&' } else { '?' };
         with_cookies(

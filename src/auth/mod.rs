@@ -13,6 +13,7 @@ pub mod refresh;
 pub mod return_to;
 
 use crate::config::{AuthConfig, Config, SessionConfig};
+use crate::metrics::AuthMetrics;
 use crate::oauth::OAuthClient;
 use crate::oauth::http::ProviderHttpError;
 use crate::session::cookies::{self, CookieSpec, RequestCookies};
@@ -40,6 +41,8 @@ pub struct TokenHandler {
     /// header limit with room for the rest of the headers (checklist S4).
     max_session_bytes: usize,
     refresh: RefreshCoordinator,
+    /// Login and refresh counters (unregistered ones until the gateway sets its own).
+    pub(crate) metrics: AuthMetrics,
 }
 
 /// Header room kept free for everything but the session cookie (other cookies, `Accept`, ...).
@@ -101,6 +104,7 @@ impl TokenHandler {
                 .max_header_bytes
                 .saturating_sub(OTHER_HEADERS_ROOM),
             refresh: RefreshCoordinator::default(),
+            metrics: AuthMetrics::default(),
         }))
     }
 

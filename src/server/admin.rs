@@ -1,10 +1,11 @@
 //! The admin listener: `GET /healthz` (the process answers), `GET /readyz` (config loaded,
-//! listeners bound, not draining). `/metrics` will live here too.
+//! listeners bound, provider discovered, not draining), `GET /metrics` (Prometheus text).
 //!
 //! A plain match on the path; it must never expose config, environment or session data.
 
 use crate::body::{self, ResponseBody};
 use crate::error::json_error;
+use crate::metrics::Metrics;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -32,7 +33,12 @@ impl Readiness {
 }
 
 /// Serves the admin endpoints until `stop` is cancelled.
-pub async fn serve(listener: TcpListener, readiness: Readiness, stop: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    readiness: Readiness,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
     loop {
         let stream = tokio::select! {
             _ = stop.cancelled() => return,
@@ -46,10 +52,11 @@ pub async fn serve(listener: TcpListener, readiness: Readiness, stop: Cancellati
             },
         };
         let readiness = readiness.clone();
+        let metrics = metrics.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let response = answer(&request, &readiness);
+                let response = answer(&request, &readiness, &metrics);
                 async move { Ok::<_, Infallible>(response) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
@@ -64,7 +71,11 @@ pub async fn serve(listener: TcpListener, readiness: Readiness, stop: Cancellati
     }
 }
 
-fn answer(request: &Request<Incoming>, readiness: &Readiness) -> Response<ResponseBody> {
+fn answer(
+    request: &Request<Incoming>,
+    readiness: &Readiness,
+    metrics: &Metrics,
+) -> Response<ResponseBody> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return json_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -76,6 +87,26 @@ fn answer(request: &Request<Incoming>, readiness: &Readiness) -> Response<Respon
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" if readiness.is_ready() => text(StatusCode::OK, "ready\n"),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        "/metrics" => match metrics.render() {
+            Ok(exposition) => {
+                let mut response = Response::new(body::full(exposition));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+            }
+            Err(_) => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "metrics",
+                "the metrics could not be encoded",
+            ),
+        },
         _ => json_error(
             StatusCode::NOT_FOUND,
             "not_found",

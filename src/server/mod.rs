@@ -31,6 +31,8 @@ pub struct Listener {
     pub tcp: TcpListener,
     pub tls: Option<TlsAcceptor>,
     pub limits: Limits,
+    /// The `active_connections` gauge.
+    pub connections: prometheus_client::metrics::gauge::Gauge,
 }
 
 /// Accepts connections until `stop` is cancelled, then lets open connections finish their
@@ -73,6 +75,7 @@ pub async fn serve(
             peer,
         };
         let tls = listener.tls.clone();
+        let open = OpenConnection::new(&listener.connections);
         tokio::spawn(async move {
             match tls {
                 None => connection.serve(stream, false).await,
@@ -85,6 +88,7 @@ pub async fn serve(
                 }
             }
             drop(permit);
+            drop(open);
         });
     }
     drop(listener);
@@ -93,6 +97,22 @@ pub async fn serve(
         _ = tokio::time::sleep(grace) => {
             tracing::warn!(grace = %humantime::format_duration(grace), "grace period over; closing the remaining connections");
         }
+    }
+}
+
+/// Counts one open connection in the gauge for as long as it lives.
+struct OpenConnection(prometheus_client::metrics::gauge::Gauge);
+
+impl OpenConnection {
+    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod cli;
 mod limits;
+mod metrics;
 mod proxy;
 mod shutdown;
 mod tls;
