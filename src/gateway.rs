@@ -64,7 +64,15 @@ enum Target<'a> {
 }
 
 impl Gateway {
-    pub fn new(config: &Config, metrics: &Metrics) -> Result<Self, SetupError> {
+    /// Builds a configuration generation. With `previous` (a reload), the token handler takes
+    /// over the previous one's discovered provider, when `oauth:` is unchanged, and its refresh
+    /// single-flight state.
+    pub fn new(
+        config: &Config,
+        metrics: &Metrics,
+        previous: Option<&Gateway>,
+    ) -> Result<Self, SetupError> {
+        let previous_th = previous.and_then(|g| g.token_handler.as_deref());
         Ok(Self {
             router: Router::new(&config.routes, metrics)?,
             auth_metrics: metrics.route("auth"),
@@ -72,6 +80,9 @@ impl Gateway {
             forwarder: Forwarder::new(&config.upstream)?,
             token_handler: TokenHandler::new(config)?.map(|mut th| {
                 th.metrics = metrics.auth();
+                if let Some(old) = previous_th {
+                    th.adopt(old);
+                }
                 Arc::new(th)
             }),
             trusted_proxies: config.server.trusted_proxies.clone(),

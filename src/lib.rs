@@ -22,6 +22,7 @@ pub mod session;
 pub mod telemetry;
 
 use crate::metrics::Metrics;
+use arc_swap::ArcSwap;
 use config::Config;
 use gateway::{Gateway, SetupError};
 use server::admin::{self, Readiness};
@@ -56,6 +57,21 @@ pub struct Running {
     readiness: Readiness,
     stop: CancellationToken,
     served: JoinHandle<()>,
+    /// The configuration generation serving new requests.
+    current: Arc<ArcSwap<Gateway>>,
+    /// The listener-level settings in force (they need a restart to change).
+    server: config::ServerConfig,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("the sign-in provider of the new configuration cannot be discovered: {0}")]
+    Discovery(#[from] oauth::discovery::DiscoveryError),
+    #[error("the sign-in provider of the new configuration did not answer in time")]
+    DiscoveryTimeout,
 }
 
 impl Running {
@@ -67,6 +83,66 @@ impl Running {
     /// The bound address of the admin listener, if configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// The process's metrics (they outlive configuration reloads).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Switches to `config` for new requests; requests in flight finish on the old one. When
+    /// the new `oauth:` differs, its provider is discovered first, and a failure keeps the old
+    /// configuration. Listener settings (`server.listen`, `admin_listen`, `tls`, `limits`) need
+    /// a restart: a change there is logged and the rest applied. Counted in
+    /// `bff_gateway_config_reloads_total`.
+    pub async fn reload(&self, config: Config) -> Result<(), ReloadError> {
+        let result = self.prepare(&config).await;
+        match result {
+            Ok(next) => {
+                let ready = next.token_handler().is_none_or(|th| th.is_ready());
+                self.current.store(Arc::new(next));
+                if ready && !self.stop.is_cancelled() {
+                    self.readiness.set(true);
+                }
+                self.metrics.config_reload("applied");
+                tracing::info!(routes = config.routes.len(), "configuration reloaded");
+                Ok(())
+            }
+            Err(error) => {
+                self.metrics.config_reload("invalid");
+                Err(error)
+            }
+        }
+    }
+
+    /// Counts a reload whose file did not load (invalid YAML or values); the old one stays.
+    pub fn reload_refused(&self) {
+        self.metrics.config_reload("invalid");
+    }
+
+    async fn prepare(&self, config: &Config) -> Result<Gateway, ReloadError> {
+        let next = &config.server;
+        let now = &self.server;
+        if next.listen != now.listen
+            || next.admin_listen != now.admin_listen
+            || next.tls != now.tls
+            || next.limits != now.limits
+        {
+            tracing::warn!(
+                "server.listen, admin_listen, tls and limits only change on a restart; keeping the current ones"
+            );
+        }
+        let previous = self.current.load_full();
+        let next = Gateway::new(config, &self.metrics, Some(&previous))?;
+        if let Some(th) = next.token_handler()
+            && !th.is_ready()
+        {
+            let timeout = th.client.config().timeout * 2;
+            tokio::time::timeout(timeout, th.client.discover_now())
+                .await
+                .map_err(|_| ReloadError::DiscoveryTimeout)??;
+        }
+        Ok(next)
     }
 
     /// Starts draining: readiness goes false, no new connections are accepted, in-flight
@@ -89,7 +165,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let server = &config.server;
     let tls = server.tls.as_ref().map(server::tls::acceptor).transpose()?;
     let metrics = Arc::new(Metrics::new());
-    let gateway = Arc::new(Gateway::new(&config, &metrics)?);
+    let gateway = Arc::new(Gateway::new(&config, &metrics, None)?);
+    let current = Arc::new(ArcSwap::new(gateway.clone()));
     let tcp = bind("server.listen", server.listen).await?;
     let local_addr = tcp.local_addr().map_err(|source| StartError::Bind {
         key: "server.listen",
@@ -120,7 +197,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         connections: metrics.active_connections(),
     };
     let grace: Duration = server.shutdown_grace;
-    let gateway_for_server = gateway.clone();
+    let gateway_for_server = current.clone();
     let served = tokio::spawn({
         let stop = stop.clone();
         async move {
@@ -151,6 +228,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         readiness,
         stop,
         served,
+        current,
+        server: config.server.clone(),
+        metrics,
     })
 }
 

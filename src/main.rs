@@ -3,6 +3,7 @@
 //! Exit codes: 0 success (also after a graceful shutdown), 1 invalid configuration, 2 usage error
 //! (from clap), 3 startup failure (a port in use, a bad TLS file).
 
+mod reload;
 use bff_gateway::config::{self, ConfigError};
 use bff_gateway::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
@@ -83,7 +84,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(3);
                 }
             };
-            runtime.block_on(run(config))
+            runtime.block_on(run(config, cli.config.clone()))
         }
     }
 }
@@ -93,7 +94,7 @@ fn config_failed(error: &ConfigError) -> ExitCode {
     ExitCode::from(1)
 }
 
-async fn run(config: config::Config) -> ExitCode {
+async fn run(config: config::Config, path: PathBuf) -> ExitCode {
     let running = match bff_gateway::start(config).await {
         Ok(running) => running,
         Err(error) => {
@@ -109,7 +110,10 @@ async fn run(config: config::Config) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let signal = shutdown_signal().await;
+    let signal = tokio::select! {
+        signal = shutdown_signal() => signal,
+        () = reload::watch(&running, &path) => "none",
+    };
     tracing::info!(signal, "shutting down: draining in-flight requests");
     running.shutdown();
     running.wait().await;

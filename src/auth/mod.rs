@@ -22,6 +22,7 @@ use cookie::SameSite;
 use csrf::Origins;
 use http::HeaderValue;
 use refresh::RefreshCoordinator;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long a login may take, from `/auth/login` to the callback (checklist A7).
@@ -40,7 +41,7 @@ pub struct TokenHandler {
     /// The largest sealed session written, so that every request still fits the listener's
     /// header limit with room for the rest of the headers (checklist S4).
     max_session_bytes: usize,
-    refresh: RefreshCoordinator,
+    refresh: Arc<RefreshCoordinator>,
     /// Login and refresh counters (unregistered ones until the gateway sets its own).
     pub(crate) metrics: AuthMetrics,
 }
@@ -103,9 +104,17 @@ impl TokenHandler {
                 .limits
                 .max_header_bytes
                 .saturating_sub(OTHER_HEADERS_ROOM),
-            refresh: RefreshCoordinator::default(),
+            refresh: Arc::default(),
             metrics: AuthMetrics::default(),
         }))
+    }
+
+    /// Carries over what a config reload should not lose from the handler it replaces: the
+    /// discovered provider (when `oauth:` is unchanged) and the refresh single-flight state.
+    /// Returns whether the provider was taken over.
+    pub fn adopt(&mut self, old: &TokenHandler) -> bool {
+        self.refresh = old.refresh.clone();
+        self.client.adopt_provider(&old.client)
     }
 
     /// Whether the provider is known (discovery done); `/readyz` and logins wait for it.

@@ -62,14 +62,14 @@ impl fmt::Display for PublicUrl {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
 }
 
 /// Listener limits. Defaults are in `validate.rs` and README's reference.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub max_header_bytes: usize,
     pub max_headers: usize,

@@ -43,7 +43,7 @@ pub struct TokenHandlerConfig {
 }
 
 /// Where the provider's endpoints come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderSource {
     /// OpenID Connect discovery at `<issuer>/.well-known/openid-configuration`.
     Discovery { issuer: String },

@@ -9,7 +9,7 @@ use super::id_token::{self, Expected, IdTokenError};
 use super::jwks::JwksCache;
 use crate::config::{ClientAuthMethod, OAuthConfig, ProviderEndpoints, ProviderSource};
 use serde_json::{Map, Value};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -74,7 +74,7 @@ pub struct OAuthClient {
     config: OAuthConfig,
     redirect_uri: String,
     http: ProviderHttp,
-    provider: OnceLock<Provider>,
+    provider: OnceLock<Arc<Provider>>,
 }
 
 impl OAuthClient {
@@ -82,7 +82,7 @@ impl OAuthClient {
         let http = ProviderHttp::new(config.timeout)?;
         let provider = OnceLock::new();
         if let ProviderSource::Explicit(endpoints) = &config.source {
-            let _ = provider.set(Provider::new(endpoints.clone()));
+            let _ = provider.set(Arc::new(Provider::new(endpoints.clone())));
         }
         Ok(Self {
             config,
@@ -102,7 +102,29 @@ impl OAuthClient {
 
     /// The provider, once discovery succeeded (always, for explicit endpoints).
     pub fn provider(&self) -> Option<&Provider> {
-        self.provider.get()
+        self.provider.get().map(|p| &**p)
+    }
+
+    /// Takes over the provider `old` already discovered when both are configured alike (a
+    /// config reload that left `oauth:` as it was); returns whether it did.
+    pub fn adopt_provider(&self, old: &OAuthClient) -> bool {
+        let same = old.config.source == self.config.source
+            && old.config.allow_http_provider == self.config.allow_http_provider
+            && old.config.pkce == self.config.pkce;
+        match (same, old.provider.get()) {
+            (true, Some(provider)) => self.provider.set(provider.clone()).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// One discovery attempt (a reload waits for it before switching).
+    pub async fn discover_now(&self) -> Result<(), DiscoveryError> {
+        let ProviderSource::Discovery { issuer } = &self.config.source else {
+            return Ok(());
+        };
+        let provider = self.discover_once(issuer).await?;
+        let _ = self.provider.set(Arc::new(provider));
+        Ok(())
     }
 
     /// Runs discovery with exponential backoff (0.5 s doubling to 30 s) until it succeeds or
@@ -115,7 +137,7 @@ impl OAuthClient {
         loop {
             match self.discover_once(issuer).await {
                 Ok(provider) => {
-                    let _ = self.provider.set(provider);
+                    let _ = self.provider.set(Arc::new(provider));
                     tracing::info!(issuer, "provider discovery done");
                     return;
                 }

@@ -11,6 +11,7 @@ pub mod tls;
 
 use crate::config::Limits;
 use crate::gateway::Gateway;
+use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -39,7 +40,7 @@ pub struct Listener {
 /// in-flight requests for up to `grace`.
 pub async fn serve(
     listener: Listener,
-    gateway: Arc<Gateway>,
+    gateway: Arc<ArcSwap<Gateway>>,
     stop: CancellationToken,
     grace: Duration,
 ) {
@@ -118,7 +119,8 @@ impl Drop for OpenConnection {
 
 struct Connection {
     builder: Arc<auto::Builder<TokioExecutor>>,
-    gateway: Arc<Gateway>,
+    /// The current configuration generation; each request takes the one current when it starts.
+    gateway: Arc<ArcSwap<Gateway>>,
     watcher: Watcher,
     peer: SocketAddr,
 }
@@ -136,7 +138,7 @@ impl Connection {
         } = self;
         let peer_ip = peer.ip();
         let service = service_fn(move |request: http::Request<Incoming>| {
-            let gateway = gateway.clone();
+            let gateway = gateway.load_full();
             async move { Ok::<_, Infallible>(gateway.handle(request, peer_ip, tls).await) }
         });
         let connection = builder

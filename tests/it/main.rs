@@ -8,5 +8,6 @@ mod cli;
 mod limits;
 mod metrics;
 mod proxy;
+mod reload;
 mod shutdown;
 mod tls;
