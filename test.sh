@@ -26,8 +26,15 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "cargo test (unit + integration)"
 cargo test --locked --workspace --all-targets
 
-step "release build (what the Dockerfile builds, and the demo)"
-cargo build --locked --release --bin bff-gateway --example demo
+# The gateway on its own, with exactly the Dockerfile's command: built together with the demo,
+# the dev-dependencies would change the feature set, and the binary tested below would not be the
+# one the image ships (deploy/check fails when the two commands differ).
+step "release build (the Dockerfile's command), and the demo"
+cargo build --locked --release --bin bff-gateway
+cargo build --locked --release --example demo
+
+step "deploy lint: hadolint, kubernetes-validate, the ConfigMap's gateway.yaml passes check (deploy/check)"
+BFF_GATEWAY_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/bff-gateway" deploy/check
 
 step "end to end: real oidc-provider + headless Chromium, and the demo (tests/e2e/run)"
 BFF_GATEWAY_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/bff-gateway" \
