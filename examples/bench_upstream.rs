@@ -1,5 +1,6 @@
 //! A minimal, fast HTTP/1.1 upstream for `bench/run`: every request gets `200` with a small JSON
-//! body, keep-alive on.
+//! body, keep-alive on. A request carrying `Authorization: Bearer …` gets `x-bench-bearer: yes`
+//! in the answer, so the benchmark can check that a proxy really injected a token.
 //!
 //! Usage: `cargo run --release --example bench_upstream -- 127.0.0.1:0`
 //!
@@ -8,7 +9,7 @@
 //! with `taskset` next to the load generator).
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -22,11 +23,17 @@ use tokio::net::TcpListener;
 
 const BODY: &[u8] = br#"{"ok":true,"items":[1,2,3]}"#;
 
-async fn answer(_request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut response = Response::new(Full::new(Bytes::from_static(BODY)));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let bearer = request
+        .headers()
+        .get(AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes().starts_with(b"Bearer ") && v.len() > 7);
+    if bearer {
+        headers.insert("x-bench-bearer", HeaderValue::from_static("yes"));
+    }
     Ok(response)
 }
 

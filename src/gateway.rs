@@ -50,7 +50,8 @@ pub struct Gateway {
     /// Metrics of the token handler's endpoints (`auth`) and of unrouted requests (`-`).
     auth_metrics: RouteMetrics,
     unrouted_metrics: RouteMetrics,
-    forwarder: Forwarder,
+    /// One upstream client (and connection pool) per worker thread.
+    forwarders: Forwarders,
     token_handler: Option<Arc<TokenHandler>>,
     trusted_proxies: Vec<IpNet>,
     max_uri_bytes: usize,
@@ -64,20 +65,21 @@ enum Target<'a> {
 }
 
 impl Gateway {
-    /// Builds a configuration generation. With `previous` (a reload), the token handler takes
-    /// over the previous one's discovered provider, when `oauth:` is unchanged, and its refresh
-    /// single-flight state.
+    /// Builds a configuration generation for `workers` worker threads. With `previous` (a
+    /// reload), the token handler takes over the previous one's discovered provider, when
+    /// `oauth:` is unchanged, and its refresh single-flight state.
     pub fn new(
         config: &Config,
         metrics: &Metrics,
         previous: Option<&Gateway>,
+        workers: usize,
     ) -> Result<Self, SetupError> {
         let previous_th = previous.and_then(|g| g.token_handler.as_deref());
         Ok(Self {
             router: Router::new(&config.routes, metrics)?,
             auth_metrics: metrics.route("auth"),
             unrouted_metrics: metrics.route("-"),
-            forwarder: Forwarder::new(&config.upstream)?,
+            forwarders: Forwarders::new(&config.upstream, workers)?,
             token_handler: TokenHandler::new(config)?.map(|mut th| {
                 th.metrics = metrics.auth();
                 if let Some(old) = previous_th {
@@ -94,12 +96,14 @@ impl Gateway {
         self.token_handler.as_ref()
     }
 
-    /// Handles one request from a client at `peer_ip`; never fails, errors become responses.
+    /// Handles one request from a client at `peer_ip`, on worker thread `worker`; never fails,
+    /// errors become responses.
     pub async fn handle(
         &self,
         request: Request<Incoming>,
         peer_ip: IpAddr,
         tls: bool,
+        worker: usize,
     ) -> Response<ResponseBody> {
         let started = Instant::now();
         let method = request.method().clone();
@@ -116,7 +120,8 @@ impl Gateway {
                 route.config.name.as_str(),
                 route.upstream_label.as_str(),
                 &route.metrics,
-                self.forward(route, &path, request, &peer).await,
+                self.forward(route, &path, request, &peer, self.forwarders.get(worker))
+                    .await,
             ),
             Err(error) => ("-", "-", &self.unrouted_metrics, Err(Refusal::from(error))),
         };
@@ -220,6 +225,7 @@ impl Gateway {
         path: &str,
         mut request: Request<Incoming>,
         peer: &Peer,
+        forwarder: &Forwarder,
     ) -> Result<Response<ResponseBody>, Refusal> {
         let config = &route.config;
         let websocket = if config.websocket {
@@ -304,10 +310,7 @@ impl Gateway {
             Request::from_parts(parts, LimitedBody::new(body, config.max_body_bytes));
 
         // Phase 5: forward.
-        let mut response = self
-            .forwarder
-            .forward(upstream_request, config.timeout)
-            .await?;
+        let mut response = forwarder.forward(upstream_request, config.timeout).await?;
         if let (Some((state, method, uri, mut headers)), Some(th)) = (replay, token_handler)
             && auth::api::rejects_token(&response)
         {
@@ -327,7 +330,7 @@ impl Gateway {
             *request.method_mut() = method;
             *request.uri_mut() = uri;
             *request.headers_mut() = headers;
-            response = self.forwarder.forward(request, config.timeout).await?;
+            response = forwarder.forward(request, config.timeout).await?;
             grant = Some(retried);
         }
         let tunnelled = match websocket {
@@ -353,6 +356,33 @@ impl Gateway {
             cors::allow(response.headers_mut(), origin);
         }
         Ok(response)
+    }
+}
+
+/// The upstream clients, one per worker; never empty.
+struct Forwarders {
+    first: Forwarder,
+    others: Vec<Forwarder>,
+}
+
+impl Forwarders {
+    fn new(
+        config: &crate::config::UpstreamClientConfig,
+        workers: usize,
+    ) -> Result<Self, ClientSetupError> {
+        Ok(Self {
+            first: Forwarder::new(config)?,
+            others: (1..workers)
+                .map(|_| Forwarder::new(config))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    fn get(&self, worker: usize) -> &Forwarder {
+        worker
+            .checked_sub(1)
+            .and_then(|i| self.others.get(i))
+            .unwrap_or(&self.first)
     }
 }
 

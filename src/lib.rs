@@ -44,6 +44,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the worker threads (server.workers): {0}")]
+    Workers(#[source] std::io::Error),
     #[error("TLS setup failed: {0}")]
     Tls(#[from] TlsSetupError),
     #[error(transparent)]
@@ -56,7 +58,11 @@ pub struct Running {
     admin_addr: Option<SocketAddr>,
     readiness: Readiness,
     stop: CancellationToken,
+    /// Dropping the handle stops the gateway, like a shutdown.
+    _stop_on_drop: tokio_util::sync::DropGuard,
     served: JoinHandle<()>,
+    /// Worker threads serving the main listener.
+    workers: usize,
     /// The configuration generation serving new requests.
     current: Arc<ArcSwap<Gateway>>,
     /// The listener-level settings in force (they need a restart to change).
@@ -92,8 +98,8 @@ impl Running {
 
     /// Switches to `config` for new requests; requests in flight finish on the old one. When
     /// the new `oauth:` differs, its provider is discovered first, and a failure keeps the old
-    /// configuration. Listener settings (`server.listen`, `admin_listen`, `tls`, `limits`) need
-    /// a restart: a change there is logged and the rest applied. Counted in
+    /// configuration. Listener settings (`server.listen`, `admin_listen`, `tls`, `limits`,
+    /// `workers`) need a restart: a change there is logged and the rest applied. Counted in
     /// `bff_gateway_config_reloads_total`.
     pub async fn reload(&self, config: Config) -> Result<(), ReloadError> {
         let result = self.prepare(&config).await;
@@ -127,13 +133,14 @@ impl Running {
             || next.admin_listen != now.admin_listen
             || next.tls != now.tls
             || next.limits != now.limits
+            || next.workers != now.workers
         {
             tracing::warn!(
-                "server.listen, admin_listen, tls and limits only change on a restart; keeping the current ones"
+                "server.listen, admin_listen, tls, limits and workers only change on a restart; keeping the current ones"
             );
         }
         let previous = self.current.load_full();
-        let next = Gateway::new(config, &self.metrics, Some(&previous))?;
+        let next = Gateway::new(config, &self.metrics, Some(&previous), self.workers)?;
         if let Some(th) = next.token_handler()
             && !th.is_ready()
         {
@@ -165,7 +172,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let server = &config.server;
     let tls = server.tls.as_ref().map(server::tls::acceptor).transpose()?;
     let metrics = Arc::new(Metrics::new());
-    let gateway = Arc::new(Gateway::new(&config, &metrics, None)?);
+    let workers = server.workers.count();
+    let gateway = Arc::new(Gateway::new(&config, &metrics, None, workers)?);
     let current = Arc::new(ArcSwap::new(gateway.clone()));
     let tcp = bind("server.listen", server.listen).await?;
     let local_addr = tcp.local_addr().map_err(|source| StartError::Bind {
@@ -190,6 +198,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         None => None,
     };
+    let tcp = tcp.into_std().map_err(|source| StartError::Bind {
+        key: "server.listen",
+        addr: server.listen,
+        source,
+    })?;
     let listener = server::Listener {
         tcp,
         tls,
@@ -197,14 +210,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         connections: metrics.active_connections(),
     };
     let grace: Duration = server.shutdown_grace;
-    let gateway_for_server = current.clone();
-    let served = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            server::serve(listener, gateway_for_server, stop, grace).await;
-            // The admin listener answers `/readyz` (503) for the whole drain, then stops.
-            admin_stop.cancel();
-        }
+    let serving =
+        match server::Workers::start(listener, workers, current.clone(), stop.clone(), grace) {
+            Ok(serving) => serving,
+            Err(error) => {
+                stop.cancel();
+                admin_stop.cancel();
+                return Err(StartError::Workers(error));
+            }
+        };
+    let served = tokio::spawn(async move {
+        serving.wait().await;
+        // The admin listener answers `/readyz` (503) for the whole drain, then stops.
+        admin_stop.cancel();
     });
     // Ready once the listeners are bound and, with a token handler, the provider is known.
     match gateway.token_handler().cloned() {
@@ -221,13 +239,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }
     let admin = admin_addr.map_or_else(|| "-".to_owned(), |a| a.to_string());
-    tracing::info!(listen = %local_addr, admin, routes = config.routes.len(), "bff-gateway ready");
+    tracing::info!(listen = %local_addr, admin, workers, routes = config.routes.len(), "bff-gateway ready");
     Ok(Running {
         local_addr,
         admin_addr,
         readiness,
+        _stop_on_drop: stop.clone().drop_guard(),
         stop,
         served,
+        workers,
         current,
         server: config.server.clone(),
         metrics,

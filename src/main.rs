@@ -4,6 +4,7 @@
 //! (from clap), 3 startup failure (a port in use, a bad TLS file).
 
 mod reload;
+
 use bff_gateway::config::{self, ConfigError};
 use bff_gateway::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
@@ -73,8 +74,10 @@ fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(error) => return config_failed(&error),
             };
-            telemetry::init(cli.log_format);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
+            let _log_writer = telemetry::init(cli.log_format);
+            // The worker threads (`server.workers`) serve the main listener on event loops of
+            // their own; this one runs the admin listener, signals, reloads and discovery.
+            let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {

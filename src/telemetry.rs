@@ -1,10 +1,15 @@
 //! Logging setup: `tracing` to stdout, JSON (the default when stdout is not a terminal) or human
 //! text. `RUST_LOG` filters as usual (`bff_gateway::access=off` silences the access log).
 //!
+//! Lines are written by a background thread (`tracing-appender`), so a request never waits for
+//! stdout; only when 128,000 lines are queued (a stalled log pipe) do requests wait, rather than
+//! lose log lines.
+//!
 //! Nothing may log a token, cookie, code, secret or query string; the access-log line in
 //! `gateway.rs` logs the path only.
 
 use std::io::IsTerminal;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -15,17 +20,23 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the global subscriber; a second call (tests) is a no-op.
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber; a second call (tests) is a no-op. Keep the guard until the
+/// process ends: dropping it flushes the queued lines.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("bff-log")
+        .finish(std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(writer);
     let _ = if json {
         builder
             .json()
@@ -35,4 +46,5 @@ pub fn init(format: LogFormat) {
     } else {
         builder.try_init()
     };
+    guard
 }

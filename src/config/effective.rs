@@ -36,6 +36,7 @@ fn write_config(out: &mut String, c: &Config) -> std::fmt::Result {
         writeln!(out, "    key_file: \"{}\"", tls.key_file.display())?;
     }
     writeln!(out, "  shutdown_grace: {}", d(s.shutdown_grace))?;
+    writeln!(out, "  workers: {}", s.workers)?;
     let l = &s.limits;
     writeln!(out, "  limits:")?;
     writeln!(out, "    max_header_bytes: {}", l.max_header_bytes)?;

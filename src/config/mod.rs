@@ -47,6 +47,41 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     pub limits: Limits,
     pub shutdown_grace: Duration,
+    /// Worker threads serving the main listener, each with its own event loop and upstream
+    /// connection pool (`server.workers`; `auto`: the CPUs this process may use).
+    pub workers: Workers,
+}
+
+/// `server.workers`: a number, or `auto` (resolved when the gateway starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    Auto,
+    Fixed(usize),
+}
+
+impl Workers {
+    /// The highest `server.workers` accepted.
+    pub const MAX: usize = 256;
+
+    /// How many worker threads to start: `auto` is the CPUs this process may run on (its
+    /// affinity mask and cgroup CPU quota, so a container limited to one CPU gets one).
+    pub fn count(self) -> usize {
+        match self {
+            Self::Fixed(n) => n,
+            Self::Auto => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(Self::MAX),
+        }
+    }
+}
+
+impl fmt::Display for Workers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => write!(f, "auto (now {})", self.count()),
+            Self::Fixed(n) => write!(f, "{n}"),
+        }
+    }
 }
 
 /// The origin browsers see, e.g. `https://app.example.com`.

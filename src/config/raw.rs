@@ -128,6 +128,7 @@ pub struct RawServer {
     #[serde(default)]
     pub limits: RawLimits,
     pub shutdown_grace: Option<Scalar>,
+    pub workers: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]

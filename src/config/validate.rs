@@ -8,7 +8,7 @@ use super::lines::KeyLines;
 use super::raw::{RawConfig, RawLimits, RawRoute, RawServer, RawUpstreamClient, Scalar};
 use super::{
     AuthMode, Config, Env, HostHeader, Limits, Problem, PublicUrl, RouteConfig, ServerConfig,
-    TlsFiles, TokenKind, Unauthenticated, UpstreamClientConfig, UpstreamUrl, interpolate,
+    TlsFiles, TokenKind, Unauthenticated, UpstreamClientConfig, UpstreamUrl, Workers, interpolate,
 };
 use http::Method;
 use http::uri::{Authority, Scheme, Uri};
@@ -174,6 +174,12 @@ impl Checker<'_> {
             Duration::from_secs(30),
             parse_duration,
         );
+        let workers = self.value(
+            "server.workers",
+            raw.workers.as_ref(),
+            Workers::Auto,
+            parse_workers,
+        );
         ServerConfig {
             listen,
             admin_listen,
@@ -182,6 +188,7 @@ impl Checker<'_> {
             tls,
             limits,
             shutdown_grace,
+            workers,
         }
     }
 
@@ -632,6 +639,19 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
     }
 }
 
+fn parse_workers(text: &str) -> Result<Workers, String> {
+    if text == "auto" {
+        return Ok(Workers::Auto);
+    }
+    match text.parse::<usize>() {
+        Ok(n) if (1..=Workers::MAX).contains(&n) => Ok(Workers::Fixed(n)),
+        _ => Err(format!(
+            "expected `auto` or a number of worker threads from 1 to {}",
+            Workers::MAX
+        )),
+    }
+}
+
 fn usize_from(v: u64) -> Result<usize, String> {
     usize::try_from(v).map_err(|_| "too large for this machine".to_owned())
 }
@@ -639,6 +659,16 @@ fn usize_from(v: u64) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_are_auto_or_a_bounded_count() {
+        assert_eq!(parse_workers("auto"), Ok(Workers::Auto));
+        assert_eq!(parse_workers("4"), Ok(Workers::Fixed(4)));
+        for bad in ["0", "-1", "257", "two", ""] {
+            assert!(parse_workers(bad).is_err(), "{bad}");
+        }
+        assert!(Workers::Auto.count() >= 1);
+    }
 
     #[test]
     fn byte_sizes_parse_with_units() {

@@ -1,6 +1,12 @@
 //! The main listener: accept loop, optional TLS, HTTP/1.1 + HTTP/2 (ALPN over TLS, prior
 //! knowledge in clear text) and the limits that protect it, then a graceful drain.
 //!
+//! Thread per core: `server.workers` threads each run their own single-threaded event loop and
+//! accept from the same listening socket (whichever worker is idle takes the next connection).
+//! A connection stays on the worker that accepted it, and each worker has its own upstream
+//! connection pool, so a request never crosses threads: no work stealing, no cross-thread
+//! wake-ups, no shared pool lock on the hot path.
+//!
 //! Limits: at most `max_connections` open connections (accepting pauses at the cap), a deadline
 //! for the TLS handshake and for reading request headers (slowloris), a header-block size cap
 //! (431) and count cap, HTTP/2 stream and reset caps. An `h2c` upgrade is never honoured: hyper
@@ -27,38 +33,107 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-/// What the accept loop needs.
+/// What the accept loops need.
 pub struct Listener {
-    pub tcp: TcpListener,
+    /// The bound socket (non-blocking); every worker accepts from a duplicate of it.
+    pub tcp: std::net::TcpListener,
     pub tls: Option<TlsAcceptor>,
     pub limits: Limits,
     /// The `active_connections` gauge.
     pub connections: prometheus_client::metrics::gauge::Gauge,
 }
 
-/// Accepts connections until `stop` is cancelled, then lets open connections finish their
-/// in-flight requests for up to `grace`.
-pub async fn serve(
-    listener: Listener,
+/// The worker threads serving a listener.
+pub struct Workers {
+    done: Vec<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl Workers {
+    /// Starts `count` worker threads. Each accepts connections until `stop` is cancelled, then
+    /// lets its open connections finish their in-flight requests for up to `grace`.
+    pub fn start(
+        listener: Listener,
+        count: usize,
+        gateway: Arc<ArcSwap<Gateway>>,
+        stop: CancellationToken,
+        grace: Duration,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            builder: connection_builder(&listener.limits),
+            handshake_timeout: listener.limits.tls_handshake_timeout,
+            // `max_connections` holds across all workers.
+            permits: Arc::new(Semaphore::new(listener.limits.max_connections)),
+            tls: listener.tls,
+            connections: listener.connections,
+            gateway,
+            stop,
+            grace,
+        });
+        let port = listener.tcp.local_addr().map_or(0, |a| a.port());
+        let mut done = Vec::with_capacity(count);
+        for worker in 0..count.max(1) {
+            let tcp = listener.tcp.try_clone()?;
+            let (finished, receiver) = tokio::sync::oneshot::channel();
+            let shared = shared.clone();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            std::thread::Builder::new()
+                // `top -H` shows e.g. `bff-8080-w0` (Linux keeps 15 bytes of a thread name).
+                .name(format!("bff-{port}-w{worker}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        match TcpListener::from_std(tcp) {
+                            Ok(tcp) => accept_loop(tcp, worker, &shared).await,
+                            Err(error) => {
+                                tracing::error!(worker, %error, "worker cannot use the listener");
+                            }
+                        }
+                    });
+                    // Pooled upstream connections and leftover tasks end with the runtime.
+                    drop(runtime);
+                    let _ = finished.send(());
+                })?;
+            done.push(receiver);
+        }
+        Ok(Self { done })
+    }
+
+    /// Waits until every worker has drained and stopped.
+    pub async fn wait(self) {
+        for finished in self.done {
+            // An error means the worker thread died without reporting; nothing is left to wait for.
+            let _ = finished.await;
+        }
+    }
+}
+
+/// What every worker shares.
+struct Shared {
+    builder: auto::Builder<TokioExecutor>,
+    handshake_timeout: Duration,
+    permits: Arc<Semaphore>,
+    tls: Option<TlsAcceptor>,
+    connections: prometheus_client::metrics::gauge::Gauge,
     gateway: Arc<ArcSwap<Gateway>>,
     stop: CancellationToken,
     grace: Duration,
-) {
-    let builder = Arc::new(connection_builder(&listener.limits));
-    let handshake_timeout = listener.limits.tls_handshake_timeout;
-    let permits = Arc::new(Semaphore::new(listener.limits.max_connections));
+}
+
+async fn accept_loop(tcp: TcpListener, worker: usize, shared: &Arc<Shared>) {
+    let stop = &shared.stop;
     let graceful = GracefulShutdown::new();
     loop {
         let permit = tokio::select! {
             _ = stop.cancelled() => break,
-            permit = permits.clone().acquire_owned() => match permit {
+            permit = shared.permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
             },
         };
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => break,
-            accepted = listener.tcp.accept() => match accepted {
+            accepted = tcp.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(error) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -70,13 +145,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let connection = Connection {
-            builder: builder.clone(),
-            gateway: gateway.clone(),
+            shared: shared.clone(),
             watcher: graceful.watcher(),
             peer,
+            worker,
         };
-        let tls = listener.tls.clone();
-        let open = OpenConnection::new(&listener.connections);
+        let tls = shared.tls.clone();
+        let handshake_timeout = shared.handshake_timeout;
+        let open = OpenConnection::new(&shared.connections);
         tokio::spawn(async move {
             match tls {
                 None => connection.serve(stream, false).await,
@@ -92,11 +168,12 @@ pub async fn serve(
             drop(open);
         });
     }
-    drop(listener);
+    drop(tcp);
+    let grace = shared.grace;
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections drained"),
+        _ = graceful.shutdown() => tracing::debug!(worker, "all connections drained"),
         _ = tokio::time::sleep(grace) => {
-            tracing::warn!(grace = %humantime::format_duration(grace), "grace period over; closing the remaining connections");
+            tracing::warn!(worker, grace = %humantime::format_duration(grace), "grace period over; closing the remaining connections");
         }
     }
 }
@@ -118,11 +195,13 @@ impl Drop for OpenConnection {
 }
 
 struct Connection {
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    /// The current configuration generation; each request takes the one current when it starts.
-    gateway: Arc<ArcSwap<Gateway>>,
+    /// The connection builder and the current configuration generation (each request takes
+    /// the one current when it starts).
+    shared: Arc<Shared>,
     watcher: Watcher,
     peer: SocketAddr,
+    /// The worker serving this connection (it picks the upstream pool).
+    worker: usize,
 }
 
 impl Connection {
@@ -131,17 +210,19 @@ impl Connection {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let Self {
-            builder,
-            gateway,
+            shared,
             watcher,
             peer,
+            worker,
         } = self;
         let peer_ip = peer.ip();
+        let gateways = shared.clone();
         let service = service_fn(move |request: http::Request<Incoming>| {
-            let gateway = gateway.load_full();
-            async move { Ok::<_, Infallible>(gateway.handle(request, peer_ip, tls).await) }
+            let gateway = gateways.gateway.load_full();
+            async move { Ok::<_, Infallible>(gateway.handle(request, peer_ip, tls, worker).await) }
         });
-        let connection = builder
+        let connection = shared
+            .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         if let Err(error) = watcher.watch(connection).await {

@@ -11,3 +11,4 @@ mod proxy;
 mod reload;
 mod shutdown;
 mod tls;
+mod workers;

@@ -10,7 +10,12 @@ pub struct RandomError;
 
 /// 32 random bytes as 43 base64url characters.
 pub fn token() -> Result<String, RandomError> {
-    let mut bytes = [0u8; 32];
+    token_of(32)
+}
+
+/// `len` random bytes, base64url.
+pub fn token_of(len: usize) -> Result<String, RandomError> {
+    let mut bytes = vec![0u8; len];
     getrandom::getrandom(&mut bytes).map_err(|_| RandomError)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
@@ -23,5 +28,6 @@ mod tests {
         let b = super::token().unwrap();
         assert_eq!(a.len(), 43);
         assert_ne!(a, b);
+        assert_eq!(super::token_of(1536).unwrap().len(), 2048);
     }
 }

@@ -43,6 +43,7 @@ impl State {
         Lifetimes {
             access: self.config.access_token_ttl,
             refresh: self.config.refresh_token_ttl,
+            access_token_bytes: self.config.access_token_bytes,
         }
     }
 

@@ -18,6 +18,9 @@ const SPENT_CODE_MEMORY: Duration = Duration::from_secs(600);
 pub struct Lifetimes {
     pub access: Duration,
     pub refresh: Duration,
+    /// Random bytes in each access token (32 by default; more makes tokens the size of a
+    /// production provider's JWTs).
+    pub access_token_bytes: usize,
 }
 
 /// Whether a token is an access or a refresh token.
@@ -217,7 +220,7 @@ impl Grants {
         check: impl FnOnce(&AuthorizationRequest) -> Result<(), GrantError>,
         lifetimes: Lifetimes,
     ) -> Result<Issued, GrantError> {
-        let access = random::token()?;
+        let access = random::token_of(lifetimes.access_token_bytes)?;
         let refresh = random::token()?;
         let now = Instant::now();
         let mut inner = lock(&self.inner);
@@ -274,7 +277,7 @@ impl Grants {
         lifetimes: Lifetimes,
         rotate: bool,
     ) -> Result<Issued, GrantError> {
-        let access = random::token()?;
+        let access = random::token_of(lifetimes.access_token_bytes)?;
         let rotated = random::token()?;
         let now = Instant::now();
         let mut inner = lock(&self.inner);
@@ -390,6 +393,7 @@ mod tests {
     const LIFETIMES: Lifetimes = Lifetimes {
         access: Duration::from_secs(60),
         refresh: Duration::from_secs(600),
+        access_token_bytes: 32,
     };
 
     fn request(scopes: &[&str]) -> AuthorizationRequest {
