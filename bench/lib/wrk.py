@@ -27,6 +27,7 @@ CONTENDERS = [
     ("nginx", "nginx"),
     ("gateway", "bff-gateway"),
     ("gateway-accesslog", "bff-gateway, access log ON"),
+    ("gateway-auth", "**bff-gateway, signed-in API route** (4.3 KB session cookie → Bearer)"),
 ]
 
 
@@ -44,7 +45,8 @@ def parse(path):
     total = re.search(r"^\s*(\d+) requests in ", text, re.M)
     p50 = re.search(r"^\s+50%\s+(\S+)", text, re.M)
     p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M)
-    if not (rps and total and p50 and p99):
+    p999 = re.search(r"^P99\.9:\s+([0-9.]+)", text, re.M)
+    if not (rps and total and p50 and p99 and p999):
         raise SystemExit(f"cannot parse wrk output in {path}:\n{text}")
     errors = 0
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
@@ -63,6 +65,7 @@ def parse(path):
                 f"{duration_us(p50.group(1)):.1f}",
                 f"{duration_us(p99.group(1)):.1f}",
                 str(errors),
+                p999.group(1),
             ]
         )
     )
@@ -122,13 +125,16 @@ def report(raw_path, meta_path, nginx_keepalive=None):
         for line in handle:
             if not line.strip():
                 continue
-            (rnd, who, conns, rps, reqs, p50, p99, errors, pticks, uticks) = line.split("\t")
+            (rnd, who, conns, rps, reqs, p50, p99, errors, p999, pticks, uticks) = line.split(
+                "\t"
+            )
             runs.setdefault((who, int(conns)), []).append(
                 {
                     "rps": float(rps),
                     "reqs": int(reqs),
                     "p50": float(p50),
                     "p99": float(p99),
+                    "p999": float(p999),
                     "errors": int(errors),
                     "proxy_us": (int(pticks) / clk_tck * 1e6 / int(reqs)) if int(reqs) else 0,
                     "upstream_us": (int(uticks) / clk_tck * 1e6 / int(reqs)) if int(reqs) else 0,
@@ -139,7 +145,7 @@ def report(raw_path, meta_path, nginx_keepalive=None):
     for key, samples in runs.items():
         med[key] = {
             metric: statistics.median(s[metric] for s in samples)
-            for metric in ("rps", "p50", "p99", "proxy_us", "upstream_us")
+            for metric in ("rps", "p50", "p99", "p999", "proxy_us", "upstream_us")
         }
         med[key]["errors"] = sum(s["errors"] for s in samples)
         med[key]["rounds"] = len(samples)
@@ -156,10 +162,10 @@ def report(raw_path, meta_path, nginx_keepalive=None):
     conns_all = sorted({c for (_, c) in med})
     print()
     print(
-        "| contender | conns | req/s | p50 | p99 | proxy CPU µs/req | upstream CPU µs/req "
-        "| req/s vs direct | req/s vs nginx | p99 vs nginx | rps spread | errors |"
+        "| contender | conns | req/s | p50 | p99 | p99.9 | proxy CPU µs/req | upstream CPU µs/req "
+        "| req/s vs direct | req/s vs nginx | p99 vs nginx | CPU vs nginx | rps spread | errors |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for conns in conns_all:
         direct = med.get(("direct", conns))
         nginx = med.get(("nginx", conns))
@@ -179,10 +185,17 @@ def report(raw_path, meta_path, nginx_keepalive=None):
                 else None
             )
             proxy_cpu = "—" if who == "direct" else f"{row['proxy_us']:.1f}"
+            cpu_vs_nginx = (
+                row["proxy_us"] / nginx["proxy_us"]
+                if nginx and nginx["proxy_us"] and who not in ("direct", "nginx")
+                else None
+            )
             print(
                 f"| {label} | {conns} | {row['rps']:,.0f} | {fmt_us(row['p50'])} "
-                f"| {fmt_us(row['p99'])} | {proxy_cpu} | {row['upstream_us']:.1f} "
+                f"| {fmt_us(row['p99'])} | {fmt_us(row['p999'])} | {proxy_cpu} "
+                f"| {row['upstream_us']:.1f} "
                 f"| {fmt_ratio(vs_direct)} | {fmt_ratio(vs_nginx)} | {fmt_ratio(p99_vs_nginx)} "
+                f"| {fmt_ratio(cpu_vs_nginx)} "
                 f"| {row['spread'] * 100:.0f}% | {row['errors']} |"
             )
 
@@ -217,6 +230,32 @@ def report(raw_path, meta_path, nginx_keepalive=None):
         )
     else:
         print("- no 64-connection rows for both nginx and the gateway in this run")
+    print()
+    print(
+        "**Targets (issue 6), signed-in API route at 64 connections: ≥ 0.9× nginx req/s, "
+        "CPU/req ≤ 1.2× nginx, p99 ≤ 1.2× nginx; added p99 over direct < 300 µs at 1 connection.**"
+    )
+    print()
+    auth = med.get(("gateway-auth", 64))
+    if auth and ng:
+        checks = [
+            ("throughput", auth["rps"] / ng["rps"], ">=", 0.9),
+            ("CPU per request", auth["proxy_us"] / ng["proxy_us"] if ng["proxy_us"] else 0, "<=", 1.2),
+            ("p99", auth["p99"] / ng["p99"], "<=", 1.2),
+        ]
+        for name, value, op, limit in checks:
+            ok = value >= limit if op == ">=" else value <= limit
+            print(f"- {name}: {value:.2f}× nginx — {'met' if ok else 'MISSED'} (target {op} {limit}×)")
+    else:
+        print("- no 64-connection rows for both nginx and the signed-in route in this run")
+    auth1 = med.get(("gateway-auth", 1))
+    direct1 = med.get(("direct", 1))
+    if auth1 and direct1:
+        added = auth1["p99"] - direct1["p99"]
+        print(
+            f"- added p99 over direct at 1 connection: {fmt_us(added)} — "
+            f"{'met' if added < 300 else 'MISSED'} (target < 300 µs)"
+        )
     if any(row["errors"] for row in med.values()):
         print()
         print("**Some runs had errors (non-2xx responses or socket errors); see the raw wrk output.**")
