@@ -24,7 +24,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -153,20 +155,28 @@ async fn accept_loop(tcp: TcpListener, worker: usize, shared: &Arc<Shared>) {
         let tls = shared.tls.clone();
         let handshake_timeout = shared.handshake_timeout;
         let open = OpenConnection::new(&shared.connections);
-        tokio::spawn(async move {
-            match tls {
-                None => connection.serve(stream, false).await,
-                Some(acceptor) => {
+        // Two task shapes: a task's memory is its largest state, and a TLS connection's state
+        // (rustls buffers) would otherwise be carried by every clear-text connection too.
+        match tls {
+            None => {
+                tokio::spawn(async move {
+                    connection.serve(stream, false).await;
+                    drop(permit);
+                    drop(open);
+                });
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => connection.serve(stream, true).await,
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
-                }
+                    drop(permit);
+                    drop(open);
+                });
             }
-            drop(permit);
-            drop(open);
-        });
+        }
     }
     drop(tcp);
     let grace = shared.grace;
@@ -219,7 +229,13 @@ impl Connection {
         let gateways = shared.clone();
         let service = service_fn(move |request: http::Request<Incoming>| {
             let gateway = gateways.gateway.load_full();
-            async move { Ok::<_, Infallible>(gateway.handle(request, peer_ip, tls, worker).await) }
+            // Boxed per request: hyper keeps a slot the size of the service's future in every
+            // connection, and the request pipeline's future is large; an idle keep-alive
+            // connection then holds only a pointer.
+            let future: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
+                Ok::<_, Infallible>(gateway.handle(request, peer_ip, tls, worker).await)
+            });
+            future
         });
         let connection = shared
             .builder
