@@ -2,7 +2,7 @@
 """Logs in through a contender the way a browser would, and prints the `Cookie` header value
 that carries the resulting session.
 
-    login.py START_URL
+    login.py START_URL [COUNT]
 
 START_URL is where a signed-out browser goes to sign in (the gateway's `/auth/login`, or a
 protected Apache location). Redirects are followed by hand, one hop at a time, with the
@@ -10,6 +10,9 @@ cookies each host set (attributes are ignored: this is loopback). The provider (
 skips its login form, so the hops are: contender → provider /authorize → contender callback
 (code exchange, ID token validation) → the contender's landing page. Every cookie the
 contender's origin holds at the end is printed as `name=value; name=value`.
+
+With COUNT, logs in COUNT times in a row (fresh cookies each time; to measure what a login
+costs the contender) and prints the last session.
 
 Exit status 1, with the hop list, when no session cookie results.
 """
@@ -50,10 +53,7 @@ def request(url, cookies):
     return response.status, response.headers.get("Location")
 
 
-def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: login.py START_URL")
-    start = sys.argv[1]
+def login(start):
     origin = urllib.parse.urlsplit(start).netloc
     cookies = {}
     url = start
@@ -67,7 +67,17 @@ def main():
     jar = cookies.get(origin, {})
     if not jar:
         sys.exit("login.py: no session cookie after: " + " → ".join(hops))
-    print("; ".join(f"{k}={v}" for k, v in jar.items()))
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: login.py START_URL [COUNT]")
+    count = int(sys.argv[2]) if len(sys.argv) == 3 else 1
+    cookie = ""
+    for _ in range(count):
+        cookie = login(sys.argv[1])
+    print(cookie)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ CONTENDERS = [
     ("gateway", "bff-gateway"),
     ("gateway-accesslog", "bff-gateway, access log ON"),
     ("gateway-auth", "**bff-gateway, signed-in API route** (4.3 KB session cookie → Bearer)"),
+    ("apache-oidc", "Apache + mod_auth_openidc (5.3 KB client-cookie session → Bearer)"),
 ]
+NAMES = dict(CONTENDERS)
 
 
 def duration_us(text):
@@ -118,7 +120,7 @@ def fmt_ratio(value):
     return "—" if value is None else f"{value:.2f}×"
 
 
-def report(raw_path, meta_path, nginx_keepalive=None):
+def report(raw_path, meta_path, nginx_keepalive=None, extra_path=None):
     clk_tck = os.sysconf("SC_CLK_TCK")
     runs = {}
     with open(raw_path, encoding="utf-8") as handle:
@@ -256,9 +258,79 @@ def report(raw_path, meta_path, nginx_keepalive=None):
             f"- added p99 over direct at 1 connection: {fmt_us(added)} — "
             f"{'met' if added < 300 else 'MISSED'} (target < 300 µs)"
         )
+    apache = med.get(("apache-oidc", 64))
+    if auth and apache:
+        ratio = auth["rps"] / apache["rps"]
+        print(
+            f"- vs Apache + mod_auth_openidc: {ratio:.1f}× its req/s — "
+            f"{'met' if ratio >= 6 else 'MISSED'} (target >= 6×); CPU per request "
+            f"{auth['proxy_us']:.1f} vs {apache['proxy_us']:.1f} µs"
+        )
+    if extra_path:
+        print_extra(extra_path)
     if any(row["errors"] for row in med.values()):
         print()
         print("**Some runs had errors (non-2xx responses or socket errors); see the raw wrk output.**")
+
+
+def print_extra(path):
+    """Memory, login cost and time to ready, from bench/run's KIND/WHO/VALUE lines."""
+    values = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 3 or not parts[2]:
+                continue
+            kind, who, value = parts
+            values.setdefault((kind, who), []).append(float(value))
+    if not values:
+        return
+
+    def mib(kib):
+        return f"{kib / 1024:.1f} MiB"
+
+    print()
+    print("### Memory, login and startup")
+    print()
+    count = values.get(("idle_conns_count", "-"), [0])[0]
+    print(f"| contender | idle PSS | peak PSS under load | RSS with {count:,.0f} idle connections "
+          "| CPU per full login | time to ready |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for who, label in CONTENDERS:
+        idle = values.get(("idle_pss", who))
+        peak = values.get(("peak_pss", who))
+        conns = values.get(("idle_conns_rss", who))
+        login = values.get(("login_cpu_us", who))
+        ready = values.get(("ready_ms", who))
+        if not any((idle, peak, conns, login, ready)):
+            continue
+        print(
+            f"| {label} | {mib(idle[0]) if idle else '—'} | {mib(max(peak)) if peak else '—'} "
+            f"| {mib(conns[0]) if conns else '—'} "
+            f"| {f'{login[0]:,.0f} µs' if login else '—'} "
+            f"| {f'{ready[0]:.0f} ms' if ready else '—'} |"
+        )
+    print()
+    print(
+        "PSS is summed over a contender's processes (nginx: master + worker; Apache: parent + "
+        "child). Idle connections: each made one request, then stays open (HTTP/1.1 keep-alive). "
+        "Login: gateway (or Apache) CPU for the whole flow — login redirect, callback, code "
+        "exchange, ID token validation, session cookie — divided by the logins. Time to ready: "
+        "spawn to the first 200 from `/readyz` (median of 5; with a token handler this includes "
+        "provider discovery)."
+    )
+    idle = values.get(("idle_pss", "gateway"))
+    conns = values.get(("idle_conns_rss", "gateway"))
+    print()
+    print("**Targets (issue 6): idle RSS < 20 MiB; RSS at 10,000 idle connections < 150 MiB.**")
+    print()
+    if idle:
+        print(f"- idle: {mib(idle[0])} PSS — {'met' if idle[0] < 20 * 1024 else 'MISSED'}")
+    if conns:
+        verdict = "met" if conns[0] < 150 * 1024 else "MISSED"
+        if count != 10000:
+            verdict += f" at {count:,.0f} connections (the target is for 10,000)"
+        print(f"- with {count:,.0f} idle connections: {mib(conns[0])} RSS — {verdict}")
 
 
 def main(argv):
@@ -266,8 +338,13 @@ def main(argv):
         parse(argv[2])
     elif len(argv) >= 3 and argv[1] == "cputicks":
         cputicks(argv[2:])
-    elif len(argv) in (4, 5) and argv[1] == "report":
-        report(argv[2], argv[3], int(argv[4]) if len(argv) == 5 else None)
+    elif len(argv) in (4, 5, 6) and argv[1] == "report":
+        report(
+            argv[2],
+            argv[3],
+            int(argv[4]) if len(argv) >= 5 else None,
+            argv[5] if len(argv) == 6 else None,
+        )
     else:
         raise SystemExit(__doc__)
 
