@@ -28,6 +28,7 @@ CONTENDERS = [
     ("gateway", "bff-gateway"),
     ("gateway-accesslog", "bff-gateway, access log ON"),
     ("gateway-auth", "**bff-gateway, signed-in API route** (4.3 KB session cookie → Bearer)"),
+    ("nginx-bytes", "nginx, same bytes as the signed-in route (cookie dropped, static 2 KB Bearer; no crypto)"),
     ("apache-oidc", "Apache + mod_auth_openidc (5.3 KB client-cookie session → Bearer)"),
 ]
 NAMES = dict(CONTENDERS)

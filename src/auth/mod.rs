@@ -8,6 +8,7 @@ pub mod api;
 pub mod cors;
 pub mod csrf;
 pub mod endpoints;
+pub mod opened;
 pub mod pages;
 pub mod refresh;
 pub mod return_to;
@@ -42,6 +43,8 @@ pub struct TokenHandler {
     /// header limit with room for the rest of the headers (checklist S4).
     max_session_bytes: usize,
     refresh: Arc<RefreshCoordinator>,
+    /// Session cookies this handler opened recently, per worker thread.
+    opened: opened::OpenedSessions,
     /// Login and refresh counters (unregistered ones until the gateway sets its own).
     pub(crate) metrics: AuthMetrics,
 }
@@ -105,6 +108,7 @@ impl TokenHandler {
                 .max_header_bytes
                 .saturating_sub(OTHER_HEADERS_ROOM),
             refresh: Arc::default(),
+            opened: opened::OpenedSessions::default(),
             metrics: AuthMetrics::default(),
         }))
     }
@@ -141,12 +145,21 @@ impl TokenHandler {
             Ok(None) => return Err(NoSession::Absent),
             Err(_) => return Err(NoSession::Invalid),
         };
-        let plaintext = self
-            .session_codec
-            .open(name, &value, now)
-            .map_err(|_| NoSession::Invalid)?;
-        let session: Session =
-            serde_json::from_slice(&plaintext).map_err(|_| NoSession::Invalid)?;
+        // A value opened before on this worker opens to the same session (see `opened`); the
+        // sealed expiry is the session's absolute end, checked below either way.
+        let session = match self.opened.get(&value) {
+            Some(session) => session,
+            None => {
+                let plaintext = self
+                    .session_codec
+                    .open(name, &value, now)
+                    .map_err(|_| NoSession::Invalid)?;
+                let session: Session =
+                    serde_json::from_slice(&plaintext).map_err(|_| NoSession::Invalid)?;
+                self.opened.put(&value, &session);
+                session
+            }
+        };
         if now >= session.created + self.session.absolute_lifetime.as_secs()
             || now >= session.seen + self.session.idle_timeout.as_secs()
         {
