@@ -157,8 +157,9 @@ pub fn access_step(f: &Fields) -> Option<Step> {
         (_, 403) if f.route == "api" => gateway(
             "api_forbidden",
             title,
-            "Refused: either the gateway's CSRF check failed, or the API found that the token \
-             lacks the contacts scope.",
+            "Refused: the gateway's CSRF check failed, or the API refused the token — \
+             insufficient_scope (the contacts scope was not granted) or invalid_token (still \
+             not active after the gateway's one refresh).",
         ),
         _ => gateway("request", title, "A request through the gateway."),
     };

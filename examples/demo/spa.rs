@@ -121,10 +121,16 @@ fn browser_step(step: &str, error: &str) -> Option<Step> {
             "The SPA calls its own origin; the browser adds the session cookie, which \
              JavaScript cannot read.",
         ),
-        "login_redirect" => browser(
+        "login_redirect" if error.is_empty() => browser(
             "spa_login_redirect",
             "Got 401 → navigating to /auth/login?return_to=/",
             "Not signed in: the SPA hands the browser to the gateway to start the login.",
+        ),
+        "login_redirect" if error == "invalid_token" => browser(
+            "spa_login_redirect",
+            "Got 403 invalid_token → navigating to /auth/login?return_to=/",
+            "The API refused the access token even after the gateway's one refresh: only a \
+             new login gets a good one.",
         ),
         "contacts_shown" => browser(
             "spa_contacts_shown",
@@ -178,5 +184,9 @@ mod tests {
         assert_eq!(step.title, "Back from login with auth_error=access_denied");
         assert!(browser_step("auth_error", "<b>hi</b>").is_none());
         assert!(browser_step("auth_error", "").is_none());
+        let step = browser_step("login_redirect", "invalid_token").unwrap();
+        assert_eq!(step.kind, "spa_login_redirect");
+        assert!(step.title.starts_with("Got 403 invalid_token"));
+        assert!(browser_step("login_redirect", "<b>hi</b>").is_none());
     }
 }

@@ -347,16 +347,176 @@ fn bearer(kind: TokenKind, session: &Session) -> Option<HeaderValue> {
 }
 
 /// Whether an upstream response says the access token is invalid (RFC 6750 §3.1), the one case
-/// that earns a refresh and retry (checklist P7). `insufficient_scope` and the rest do not.
+/// that earns a refresh and retry (checklist P7): a `401` or `403` whose `Bearer` challenge has
+/// `error="invalid_token"`. RFC 6750 asks for `401`, but resource servers such as the seed
+/// scenario's answer `403` for an inactive token. `insufficient_scope` (a refresh grants no new
+/// scope), a bare challenge and any other status do not.
 pub fn rejects_token<B>(response: &http::Response<B>) -> bool {
-    response.status() == http::StatusCode::UNAUTHORIZED
-        && response
-            .headers()
-            .get_all(http::header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| {
-                let v = v.trim_start();
-                v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") && v.contains("invalid_token")
-            })
+    matches!(
+        response.status(),
+        http::StatusCode::UNAUTHORIZED | http::StatusCode::FORBIDDEN
+    ) && response
+        .headers()
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| bearer_error(v) == Some("invalid_token"))
+}
+
+/// The `error` parameter of the `Bearer` challenge in one `WWW-Authenticate` value, which may
+/// hold several challenges (RFC 9110 §11.6.1: `Basic realm="x", Bearer error="invalid_token"`).
+/// A quoted value is returned without its quotes. Only `error` itself is read, so a
+/// description that mentions `invalid_token` is no rejection.
+fn bearer_error(value: &str) -> Option<&str> {
+    let mut in_bearer = false;
+    for item in split_outside_quotes(value) {
+        let item = item.trim_matches([' ', '\t']);
+        if item.is_empty() {
+            continue;
+        }
+        let (first, rest) = item
+            .split_once([' ', '\t'])
+            .map_or((item, ""), |(first, rest)| (first, rest.trim_start()));
+        // `scheme` or `scheme param`, unless it is `name = value` with spaces around `=`.
+        let param = if first.contains('=') || rest.starts_with('=') {
+            item
+        } else {
+            in_bearer = first.eq_ignore_ascii_case("bearer");
+            rest
+        };
+        if !in_bearer {
+            continue;
+        }
+        if let Some((name, value)) = param.split_once('=')
+            && name.trim_end().eq_ignore_ascii_case("error")
+        {
+            let value = value.trim_start();
+            return Some(
+                value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value),
+            );
+        }
+    }
+    None
+}
+
+/// `value` split at the commas that are not inside a quoted string.
+fn split_outside_quotes(value: &str) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    let mut escaped = false;
+    value.split(move |c| {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => return true,
+            _ => {}
+        }
+        false
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    fn answer(status: StatusCode, challenges: &[&str]) -> http::Response<()> {
+        let mut response = http::Response::new(());
+        *response.status_mut() = status;
+        for challenge in challenges {
+            response.headers_mut().append(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_str(challenge).unwrap(),
+            );
+        }
+        response
+    }
+
+    // checklist P7
+    #[test]
+    fn a_401_invalid_token_is_a_rejection() {
+        let response = answer(
+            StatusCode::UNAUTHORIZED,
+            &[r#"Bearer error="invalid_token""#],
+        );
+        assert!(rejects_token(&response));
+        let response = answer(
+            StatusCode::UNAUTHORIZED,
+            &[r#"bearer realm="api", error=invalid_token, error_description="expired""#],
+        );
+        assert!(rejects_token(&response));
+    }
+
+    // checklist P7: the seed's resource server answers 403 for an inactive token.
+    #[test]
+    fn a_403_invalid_token_is_a_rejection() {
+        let response = answer(
+            StatusCode::FORBIDDEN,
+            &[r#"Bearer realm="contacts", error="invalid_token""#],
+        );
+        assert!(rejects_token(&response));
+    }
+
+    // checklist P7: a refresh cannot add a scope the user did not grant.
+    #[test]
+    fn insufficient_scope_is_no_rejection() {
+        for status in [StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED] {
+            let response = answer(
+                status,
+                &[r#"Bearer realm="contacts", error="insufficient_scope", scope="contacts""#],
+            );
+            assert!(!rejects_token(&response), "{status}");
+        }
+    }
+
+    #[test]
+    fn other_statuses_and_challenges_are_no_rejection() {
+        let invalid = r#"Bearer error="invalid_token""#;
+        for status in [
+            StatusCode::OK,
+            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
+        ] {
+            assert!(!rejects_token(&answer(status, &[invalid])), "{status}");
+        }
+        for challenge in [
+            "",
+            "Bearer",
+            r#"Bearer realm="contacts""#,
+            r#"Basic realm="invalid_token""#,
+            r#"Basic error="invalid_token""#,
+            r#"Bearer error_description="not invalid_token", error="invalid_request""#,
+            r#"Bearer realm="a, error=\"invalid_token\"""#,
+            r#"Bearerx error="invalid_token""#,
+        ] {
+            for status in [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN] {
+                let response = answer(status, &[challenge]);
+                assert!(!rejects_token(&response), "{status} {challenge}");
+            }
+        }
+        assert!(!rejects_token(&answer(StatusCode::FORBIDDEN, &[])));
+    }
+
+    #[test]
+    fn the_bearer_challenge_is_found_among_others() {
+        let response = answer(
+            StatusCode::FORBIDDEN,
+            &[r#"Basic realm="x", Bearer realm="y", error = "invalid_token""#],
+        );
+        assert!(rejects_token(&response));
+        let response = answer(
+            StatusCode::UNAUTHORIZED,
+            &[r#"Basic realm="x""#, r#"Bearer error="invalid_token""#],
+        );
+        assert!(rejects_token(&response));
+        // The `error` after `Basic` belongs to `Basic`, not to the `Bearer` before it.
+        let response = answer(
+            StatusCode::FORBIDDEN,
+            &[r#"Bearer realm="y", Basic error="invalid_token""#],
+        );
+        assert!(!rejects_token(&response));
+    }
 }

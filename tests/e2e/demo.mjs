@@ -306,6 +306,18 @@ await step('second browser: "Log in and review permissions" → login → consen
   return message;
 });
 
+await step('the contacts API on its own refuses with 403 and an RFC 6750 challenge: no token, an unknown token', async () => {
+  const none = await httpGet(`${ready.api}/contacts`);
+  check(none.status === 403 && none.json?.error === 'missing_token', 'no token should be 403 missing_token', `${none.status} ${none.text}`);
+  check(none.headers.get('www-authenticate') === 'Bearer realm="contacts", scope="contacts"', 'a bare Bearer challenge naming the scope', none.headers.get('www-authenticate'));
+  const unknown = await httpGet(`${ready.api}/contacts`, { Authorization: 'Bearer not-a-token' });
+  check(unknown.status === 403 && unknown.json?.error === 'invalid_token', 'an unknown token should be 403 invalid_token', `${unknown.status} ${unknown.text}`);
+  check(unknown.headers.get('www-authenticate') === 'Bearer realm="contacts", error="invalid_token"', 'an invalid_token challenge', unknown.headers.get('www-authenticate'));
+  const k = await kinds();
+  for (const want of ['api_no_token', 'api_invalid_token']) check(k.includes(want), `the journal should show ${want}`, k.slice(-6));
+  return `${none.status} ${none.json.error}, ${unknown.status} ${unknown.json.error}`;
+});
+
 await step('the whole journal is saved as artifacts/demo-journal.json', async () => {
   const entries = await journal();
   fs.writeFileSync(path.join(ARTIFACTS, 'demo-journal.json'), `${JSON.stringify(entries, null, 2)}\n`);

@@ -1,6 +1,7 @@
 // The demo SPA: the token handler contract from README ("The SPA side") and the step-by-step
-// panel. It never sees a token: /auth/session for the user, `X-CSRF: 1` on API calls, 401 →
-// /auth/login, logout via POST /auth/logout (JSON). Data goes into the page with textContent only.
+// panel. It never sees a token: /auth/session for the user, `X-CSRF: 1` on API calls, 401 (or the
+// API's 403 invalid_token) → /auth/login, logout via POST /auth/logout (JSON). Data goes into the
+// page with textContent only.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -66,12 +67,15 @@ async function getContacts() {
   let text;
   try {
     const res = await fetch('/api/contacts', { headers: API_HEADERS });
-    if (res.status === 401) {
-      await note('login_redirect');
+    const body = await res.json().catch(() => null);
+    // 401: no session. 403 invalid_token: the API refused the token even after the gateway's one
+    // refresh, so only a new login can help.
+    const tokenRefused = res.status === 403 && body && body.error === 'invalid_token';
+    if (res.status === 401 || tokenRefused) {
+      await note('login_redirect', tokenRefused ? { error: 'invalid_token' } : {});
       window.location.assign(LOGIN);
       return;
     }
-    const body = await res.json().catch(() => null);
     text = String(res.status);
     if (res.ok && body && Array.isArray(body.contacts)) {
       renderContacts(body.contacts);
