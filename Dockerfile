@@ -15,11 +15,14 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # The whole workspace: the gateway, the demo authorization server (a workspace member, in
-# Cargo.lock), the examples and the integration-test target the manifest declares.
+# Cargo.lock), and every target the manifest declares (examples, the integration tests, the
+# criterion bench): cargo refuses a manifest whose target files are missing. deploy/check builds
+# from exactly these files, so a path left out here fails CI, not `docker build`.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY tests/it ./tests/it
 COPY examples ./examples
+COPY benches ./benches
 COPY demo ./demo
 # The same command as test.sh's release build, so CI's end-to-end tests run the binary this
 # image ships (same flags, same feature resolution). Change both together; deploy/check fails
