@@ -1,5 +1,6 @@
 //! Logging setup: `tracing` to stdout, JSON (the default when stdout is not a terminal) or human
-//! text. `RUST_LOG` filters as usual (`bff_gateway::access=off` silences the access log).
+//! text (coloured on a terminal only). `RUST_LOG` filters as usual (`bff_gateway::access=off`
+//! silences the access log).
 //!
 //! Lines are written by a background thread (`tracing-appender`), so a request never waits for
 //! stdout; only when 128,000 lines are queued (a stalled log pipe) do requests wait, rather than
@@ -34,8 +35,11 @@ pub fn init(format: LogFormat) -> WorkerGuard {
         .lossy(false)
         .thread_name("bff-log")
         .finish(std::io::stdout());
+    // Colour codes only for a terminal: the writer is a background thread, so the formatter
+    // cannot see where the lines end up, and a log file or collector would get raw escapes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(writer);
     let _ = if json {
         builder

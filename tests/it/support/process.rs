@@ -1,5 +1,6 @@
 //! The real `bff-gateway` binary as a child process; killed by PID when dropped.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,10 +20,21 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Runs `bff-gateway run --config <file>` with JSON logs and waits for the ready line.
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        let mut args = vec![
+            OsString::from("--log-format"),
+            "json".into(),
+            "run".into(),
+            "--config".into(),
+        ];
+        args.push(config.into());
+        Self::spawn(&args, env)
+    }
+
+    /// Runs the binary with exactly `args` (logs as JSON or text) and waits for the ready line.
+    pub fn spawn(args: &[OsString], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(BIN);
         command
-            .args(["--log-format", "json", "run", "--config"])
-            .arg(config)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -52,20 +64,27 @@ impl GatewayProcess {
                     panic!("the gateway did not log its ready line");
                 }
             };
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            if !line.contains("bff-gateway ready") {
                 continue;
-            };
-            if event["message"] == "bff-gateway ready" {
-                let addr = event["listen"].as_str().and_then(|s| s.parse().ok());
-                let admin = event["admin"].as_str().and_then(|s| s.parse().ok());
-                return Self {
-                    child,
-                    addr: addr.expect("listen address in the ready line"),
-                    admin,
-                    lines,
-                };
             }
+            let (addr, admin) = match serde_json::from_str::<serde_json::Value>(&line) {
+                Ok(event) => (
+                    event["listen"].as_str().and_then(|s| s.parse().ok()),
+                    event["admin"].as_str().and_then(|s| s.parse().ok()),
+                ),
+                Err(_) => (text_field(&line, "listen"), text_field(&line, "admin")),
+            };
+            return Self {
+                child,
+                addr: addr.expect("listen address in the ready line"),
+                admin,
+                lines,
+            };
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -121,4 +140,42 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) 
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `key=value` from a text-format log line (without colour codes).
+fn text_field<T: std::str::FromStr>(line: &str, key: &str) -> Option<T> {
+    let plain = strip_ansi(line);
+    let prefix = format!("{key}=");
+    plain
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix(prefix.as_str()))
+        .and_then(|value| value.trim_matches('"').parse().ok())
+}
+
+/// Removes ANSI colour sequences (`ESC [ ... m`).
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The peak resident set size (`VmHWM`) of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
 }
