@@ -57,6 +57,9 @@ pub struct Running {
     local_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     readiness: Readiness,
+    /// Cancelled by [`Running::shutdown`]: readiness is false from then on.
+    draining: CancellationToken,
+    /// Cancelled when accepting stops (`server.shutdown_delay` after `draining`).
     stop: CancellationToken,
     /// Dropping the handle stops the gateway, like a shutdown.
     _stop_on_drop: tokio_util::sync::DropGuard,
@@ -107,7 +110,7 @@ impl Running {
             Ok(next) => {
                 let ready = next.token_handler().is_none_or(|th| th.is_ready());
                 self.current.store(Arc::new(next));
-                if ready && !self.stop.is_cancelled() {
+                if ready && !self.draining.is_cancelled() {
                     self.readiness.set(true);
                 }
                 self.metrics.config_reload("applied");
@@ -152,11 +155,16 @@ impl Running {
         Ok(next)
     }
 
-    /// Starts draining: readiness goes false, no new connections are accepted, in-flight
-    /// requests go on for up to `server.shutdown_grace`.
+    /// Starts the shutdown: readiness goes false at once; the listener keeps accepting and
+    /// serving for `server.shutdown_delay` (so load balancers see the 503 and stop sending
+    /// traffic first), then stops accepting, and in-flight requests go on for up to
+    /// `server.shutdown_grace`.
     pub fn shutdown(&self) {
         self.readiness.set(false);
-        self.stop.cancel();
+        self.draining.cancel();
+        if self.server.shutdown_delay.is_zero() {
+            self.stop.cancel();
+        }
     }
 
     /// Waits until the drain is over (after [`Running::shutdown`]).
@@ -182,7 +190,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         source,
     })?;
     let readiness = Readiness::default();
+    let draining = CancellationToken::new();
     let stop = CancellationToken::new();
+    tokio::spawn(stop_after_delay(
+        draining.clone(),
+        stop.clone(),
+        server.shutdown_delay,
+    ));
     let admin_stop = CancellationToken::new();
     let admin_addr = match server.admin_listen {
         Some(addr) => {
@@ -230,9 +244,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Some(th) => {
             let readiness = readiness.clone();
             let stop = stop.clone();
+            let draining = draining.clone();
             tokio::spawn(async move {
-                th.client.discover_until_ready(stop.clone()).await;
-                if th.is_ready() && !stop.is_cancelled() {
+                th.client.discover_until_ready(stop).await;
+                if th.is_ready() && !draining.is_cancelled() {
                     readiness.set(true);
                 }
             });
@@ -244,6 +259,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         local_addr,
         admin_addr,
         readiness,
+        draining,
         _stop_on_drop: stop.clone().drop_guard(),
         stop,
         served,
@@ -252,6 +268,27 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         server: config.server.clone(),
         metrics,
     })
+}
+
+/// Stops accepting `delay` after the shutdown started (at once for a zero delay, which
+/// [`Running::shutdown`] handles itself). Dropping the [`Running`] handle ends it early.
+async fn stop_after_delay(draining: CancellationToken, stop: CancellationToken, delay: Duration) {
+    tokio::select! {
+        () = draining.cancelled() => {}
+        () = stop.cancelled() => return,
+    }
+    if delay.is_zero() {
+        return;
+    }
+    let shown = humantime::format_duration(delay).to_string();
+    tracing::info!(delay = %shown, "not ready; still serving for server.shutdown_delay before draining");
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {
+            tracing::info!("server.shutdown_delay over: no longer accepting, draining in-flight requests");
+            stop.cancel();
+        }
+        () = stop.cancelled() => {}
+    }
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {

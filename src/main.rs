@@ -117,7 +117,7 @@ async fn run(config: config::Config, path: PathBuf) -> ExitCode {
         signal = shutdown_signal() => signal,
         () = reload::watch(&running, &path) => "none",
     };
-    tracing::info!(signal, "shutting down: draining in-flight requests");
+    tracing::info!(signal, "shutting down");
     running.shutdown();
     running.wait().await;
     tracing::info!("stopped");

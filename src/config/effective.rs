@@ -35,6 +35,7 @@ fn write_config(out: &mut String, c: &Config) -> std::fmt::Result {
         writeln!(out, "    cert_file: \"{}\"", tls.cert_file.display())?;
         writeln!(out, "    key_file: \"{}\"", tls.key_file.display())?;
     }
+    writeln!(out, "  shutdown_delay: {}", d(s.shutdown_delay))?;
     writeln!(out, "  shutdown_grace: {}", d(s.shutdown_grace))?;
     writeln!(out, "  workers: {}", s.workers)?;
     let l = &s.limits;

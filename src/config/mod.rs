@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     pub tls: Option<TlsFiles>,
     pub limits: Limits,
+    /// After SIGTERM/SIGINT, how long `/readyz` answers 503 while the listener still accepts
+    /// and serves, so load balancers stop sending traffic before the drain starts.
+    pub shutdown_delay: Duration,
     pub shutdown_grace: Duration,
     /// Worker threads serving the main listener, each with its own event loop and upstream
     /// connection pool (`server.workers`; `auto`: the CPUs this process may use).

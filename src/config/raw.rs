@@ -127,6 +127,7 @@ pub struct RawServer {
     pub tls: Option<RawTls>,
     #[serde(default)]
     pub limits: RawLimits,
+    pub shutdown_delay: Option<Scalar>,
     pub shutdown_grace: Option<Scalar>,
     pub workers: Option<Scalar>,
 }

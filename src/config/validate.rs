@@ -168,6 +168,16 @@ impl Checker<'_> {
             key_file: self.file("server.tls.key_file", &tls.key_file),
         });
         let limits = self.limits(&raw.limits);
+        let shutdown_delay = self.value(
+            "server.shutdown_delay",
+            raw.shutdown_delay.as_ref(),
+            Duration::ZERO,
+            // Unlike the timeouts, `0s` is meaningful here: no delay.
+            |text| match humantime::parse_duration(text) {
+                Ok(d) if d.is_zero() => Ok(d),
+                _ => parse_duration(text),
+            },
+        );
         let shutdown_grace = self.value(
             "server.shutdown_grace",
             raw.shutdown_grace.as_ref(),
@@ -187,6 +197,7 @@ impl Checker<'_> {
             trusted_proxies,
             tls,
             limits,
+            shutdown_delay,
             shutdown_grace,
             workers,
         }
