@@ -175,3 +175,123 @@ async fn sighup_rotates_session_keys_without_ending_sessions() {
     // The process is still alive and serving after SIGHUP.
     assert_eq!(status(&format!("http://{admin}/healthz")).await, 200);
 }
+
+/// A ConfigMap volume as the kubelet lays it out: `gateway.yaml -> ..data/gateway.yaml`,
+/// `..data -> ..<timestamp>`, the file itself in the timestamped directory.
+#[cfg(unix)]
+struct ConfigMapDir {
+    dir: tempfile::TempDir,
+    current: std::path::PathBuf,
+}
+
+#[cfg(unix)]
+impl ConfigMapDir {
+    fn new(text: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let current = Self::write_version(dir.path(), "..2026_01_01_00_00_00.000000001", text);
+        std::os::unix::fs::symlink(&current, dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/gateway.yaml", dir.path().join("gateway.yaml")).unwrap();
+        Self { dir, current }
+    }
+
+    fn write_version(root: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let version = root.join(name);
+        std::fs::create_dir(&version).unwrap();
+        std::fs::write(version.join("gateway.yaml"), text).unwrap();
+        std::path::PathBuf::from(name)
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("gateway.yaml")
+    }
+
+    /// The kubelet's atomic update: a new timestamped directory, a new `..data_tmp` link to it
+    /// renamed over `..data`, then the old directory removed.
+    fn swap(&mut self, name: &str, text: &str) {
+        let root = self.dir.path();
+        let next = Self::write_version(root, name, text);
+        std::os::unix::fs::symlink(&next, root.join("..data_tmp")).unwrap();
+        std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+        std::fs::remove_dir_all(root.join(&self.current)).unwrap();
+        self.current = next;
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_kubernetes_configmap_symlink_swap_is_picked_up_by_polling() {
+    let api = TestUpstream::echo().await;
+    let mut mount = ConfigMapDir::new(&yaml(&api.url(), ""));
+    let gw = GatewayProcess::start(&mount.path(), &[]);
+    assert_eq!(status(&gw.url("/api/x")).await, 200);
+    assert_eq!(status(&gw.url("/new/x")).await, 404);
+
+    let added = format!(
+        "  - name: new\n    path: /new\n    upstream: {}\n    auth: none\n",
+        api.url()
+    );
+    mount.swap("..2026_01_01_00_01_00.000000002", &yaml(&api.url(), &added));
+    eventually("the swapped ConfigMap's new route", async || {
+        status(&gw.url("/new/x")).await == 200
+    })
+    .await;
+    assert_eq!(status(&gw.url("/api/x")).await, 200);
+    assert_eq!(reloads(&gw, "applied").await, 1);
+    assert_eq!(reloads(&gw, "invalid").await, 0);
+    let logged = gw.drain_lines();
+    assert!(
+        logged.iter().any(|l| l.contains("configuration reloaded")),
+        "{logged:?}"
+    );
+}
+
+/// Overwrites the file in place with text of the same length and puts its modification time
+/// back, so polling cannot see the change and only SIGHUP can deliver it.
+fn overwrite_unseen(path: &Path, text: &str) {
+    use std::io::{Seek, Write};
+    let before = std::fs::metadata(path).unwrap();
+    let padding = usize::try_from(before.len()).unwrap() - text.len() - 2;
+    let padded = format!("{text}#{}\n", "x".repeat(padding));
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.seek(std::io::SeekFrom::Start(0)).unwrap();
+    file.write_all(padded.as_bytes()).unwrap();
+    file.set_modified(before.modified().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn an_invalid_file_then_sighup_keeps_the_old_config_and_is_counted() {
+    let api = TestUpstream::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(&path, yaml(&api.url(), "")).unwrap();
+    let gw = GatewayProcess::start(&path, &[]);
+    assert_eq!(status(&gw.url("/api/x")).await, 200);
+
+    overwrite_unseen(
+        &path,
+        "server:\n  listen: [not, an, address]\nroutes: nope\n",
+    );
+    gw.signal("HUP");
+    eventually("the invalid SIGHUP reload to be counted", async || {
+        reloads(&gw, "invalid").await == 1
+    })
+    .await;
+    assert_eq!(
+        status(&gw.url("/api/x")).await,
+        200,
+        "the old configuration stopped serving"
+    );
+    let admin = gw.admin.unwrap();
+    assert_eq!(status(&format!("http://{admin}/readyz")).await, 200);
+    assert_eq!(reloads(&gw, "applied").await, 0);
+    // The poll must not have counted the same file again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(reloads(&gw, "invalid").await, 1);
+    let logged = gw.drain_lines();
+    assert!(
+        logged.iter().any(|l| l.contains("keeping the current one")
+            && l.contains("SIGHUP")
+            && l.contains("server.listen")),
+        "the error names the cause and the key: {logged:?}"
+    );
+}
