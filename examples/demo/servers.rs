@@ -102,7 +102,7 @@ impl DemoServers {
                 client_id: CLIENT_ID.to_owned(),
                 client_secret: CLIENT_SECRET.to_owned(),
                 redirect_uris: vec![format!("{public_url}/auth/callback")],
-                post_logout_redirect_uris: vec![format!("{public_url}/")],
+                post_logout_redirect_uris: vec![format!("{public_url}/auth/logout/done")],
                 ..ClientConfig::default()
             }],
             on_event: Some(auth_events::hook(Arc::clone(&journal))),

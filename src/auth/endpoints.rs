@@ -1,4 +1,5 @@
-//! `/auth/login`, `/auth/callback`, `/auth/session`, `/auth/logout` (checklist A*, B*, O*).
+//! `/auth/login`, `/auth/callback`, `/auth/session` (checklist A*, B*); the dispatch of every
+//! `/auth/*` endpoint (logout lives in `logout`).
 //!
 //! Everything origin-dependent (redirect_uri, post-logout URL, Location) comes from config, never
 //! from `Host` or `X-Forwarded-*`; a request for another host is refused (checklist K4).
@@ -15,33 +16,33 @@ use crate::session::model::profile_claims;
 use crate::session::{LoginState, Session};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::header::{ACCEPT, COOKIE, HOST};
+use http::header::{COOKIE, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
 /// Parsed query string; keeps duplicates so they can be refused (checklist B1).
-struct Query<'a> {
+pub(super) struct Query<'a> {
     pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 impl<'a> Query<'a> {
-    fn parse(query: Option<&'a str>) -> Self {
+    pub(super) fn parse(query: Option<&'a str>) -> Self {
         let pairs = query
             .map(|q| form_urlencoded::parse(q.as_bytes()).collect())
             .unwrap_or_default();
         Self { pairs }
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_ref())
     }
 
-    fn count(&self, name: &str) -> usize {
+    pub(super) fn count(&self, name: &str) -> usize {
         self.pairs.iter().filter(|(k, _)| k == name).count()
     }
 }
@@ -72,7 +73,12 @@ impl TokenHandler {
                 self.logout(request, &cookies, now, false).await
             }
             ("/logout/continue", &Method::GET) => self.logout_continue(request, now),
-            ("/login" | "/callback" | "/session" | "/logout", _) => pages::json(
+            ("/logout/done", &Method::GET) => self.logout_done(request, &cookies, now),
+            (
+                "/login" | "/callback" | "/session" | "/logout" | "/logout/continue"
+                | "/logout/done",
+                _,
+            ) => pages::json(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &json!({"error": "method_not_allowed", "message": "see README: /auth endpoints"}),
             ),
@@ -180,11 +186,12 @@ impl TokenHandler {
     /// `auth.max_login_cookies` exist (checklist A7: they must never pile up into 431s).
     fn evict_login_cookies(&self, cookies: &RequestCookies<'_>, now: u64) -> Vec<HeaderValue> {
         let prefix = &self.session.login_cookie_prefix;
+        let logout = self.logout_cookie_name();
         let mut live: Vec<(u64, &str)> = Vec::new();
         let mut out = Vec::new();
         for (name, value) in cookies
             .iter()
-            .filter(|(n, _)| n.starts_with(prefix.as_str()))
+            .filter(|(n, _)| n.starts_with(prefix.as_str()) && *n != logout)
         {
             match self.open_login(name, value, now) {
                 Some(login) => live.push((login.created_ms.max(login.created * 1000), name)),
@@ -199,6 +206,24 @@ impl TokenHandler {
         out
     }
 
+    /// `Set-Cookie` values deleting every login-transaction cookie the request carried (not the
+    /// pending logout's), each name once.
+    pub(super) fn clear_login_cookies(&self, cookies: &RequestCookies<'_>) -> Vec<HeaderValue> {
+        let prefix = &self.session.login_cookie_prefix;
+        let logout = self.logout_cookie_name();
+        let mut names: Vec<&str> = cookies
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| n.starts_with(prefix.as_str()) && *n != logout)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .flat_map(|n| cookies::clear(&self.login_cookie_spec(n.to_owned()), 0))
+            .collect()
+    }
+
     fn open_login(&self, name: &str, value: &str, now: u64) -> Option<LoginState> {
         let plaintext = self.login_codec.open(name, value, now).ok()?;
         serde_json::from_slice(&plaintext).ok()
@@ -211,30 +236,39 @@ impl TokenHandler {
         now: u64,
     ) -> Response<ResponseBody> {
         let query = Query::parse(request.uri().query());
-        for name in ["code", "state", "iss", "error"] {
-            if query.count(name) > 1 {
-                return self.failed(
-                    StatusCode::BAD_REQUEST,
-                    "duplicated_parameter",
-                    "The sign-in response repeats a parameter.",
-                    Vec::new(),
-                );
-            }
-        }
-        let Some(state) = query
+        let state = query
             .get("state")
-            .filter(|s| !s.is_empty() && s.len() <= 512)
-        else {
+            .filter(|s| query.count("state") == 1 && !s.is_empty() && s.len() <= 512);
+        // The login cookie is single-use: cleared on every outcome (checklist B2). A response
+        // that names one transaction ends that one only (a forged callback cannot end another
+        // tab's login); one that names none (no or repeated state) ends every pending login, so
+        // that its cookie never lingers.
+        let clear = match state {
+            Some(state) => {
+                cookies::clear(&self.login_cookie_spec(self.login_cookie_name(state)), 0)
+            }
+            None => self.clear_login_cookies(cookies),
+        };
+        if ["code", "state", "iss", "error"]
+            .iter()
+            .any(|name| query.count(name) > 1)
+        {
+            return self.failed(
+                StatusCode::BAD_REQUEST,
+                "duplicated_parameter",
+                "The sign-in response repeats a parameter.",
+                clear,
+            );
+        }
+        let Some(state) = state else {
             return self.failed(
                 StatusCode::BAD_REQUEST,
                 "missing_state",
                 "The sign-in response has no state.",
-                Vec::new(),
+                clear,
             );
         };
         let name = self.login_cookie_name(state);
-        // The login cookie is single-use: cleared on every outcome (checklist B2).
-        let clear = cookies::clear(&self.login_cookie_spec(name.clone()), 0);
         let login = match cookies.get_unique(&name) {
             Ok(Some(value)) => self.open_login(&name, value, now),
             _ => None,
@@ -441,103 +475,6 @@ impl TokenHandler {
             }
         }
     }
-
-    async fn logout<B>(
-        &self,
-        request: &Request<B>,
-        cookies: &RequestCookies<'_>,
-        now: u64,
-        post: bool,
-    ) -> Response<ResponseBody> {
-        // POST needs the CSRF header; the optional GET variant at least a same-origin request
-        // (checklist O-get).
-        let checked = if post {
-            self.origins
-                .check(request.headers(), &self.auth.csrf_header, true)
-        } else {
-            self.origins.check_navigation(request.headers())
-        };
-        if let Err(error) = checked {
-            return pages::json(
-                StatusCode::FORBIDDEN,
-                &json!({"error": "csrf", "message": error.to_string()}),
-            );
-        }
-        let session = self.open_session(cookies, now).ok();
-        let mut clear = self.clear_session(cookies);
-        // Pending logins end with the session too (checklist O1).
-        let prefix = &self.session.login_cookie_prefix;
-        for (name, _) in cookies
-            .iter()
-            .filter(|(n, _)| n.starts_with(prefix.as_str()))
-        {
-            clear.extend(cookies::clear(&self.login_cookie_spec(name.to_owned()), 0));
-        }
-        let provider = self.client.provider();
-        if let (Some(session), Some(provider)) = (&session, provider) {
-            if let Some(rt) = &session.rt {
-                self.client.revoke(provider, rt, "refresh_token").await;
-            }
-            self.client
-                .revoke(provider, &session.at, "access_token")
-                .await;
-        }
-        let local = format!("{}{}", self.public_url, self.auth.post_logout_redirect);
-        let logout_url = provider
-            .and_then(|p| {
-                let hint = session.as_ref().and_then(|s| s.idt.as_deref());
-                self.client.end_session_url(p, hint, &local)
-            })
-            .unwrap_or_else(|| self.auth.post_logout_redirect.clone());
-        tracing::info!(target: "bff_gateway::auth", had_session = session.is_some(), "logout");
-        let wants_json = request
-            .headers()
-            .get(ACCEPT)
-            .and_then(|a| a.to_str().ok())
-            .is_some_and(|a| a.contains("application/json"));
-        let response = if wants_json {
-            // The end-session URL carries the ID token as `id_token_hint`; JavaScript gets a
-            // sealed hop through this gateway instead, so no token is ever readable by it.
-            let hop = if logout_url.contains("id_token_hint=") {
-                let sealed =
-                    self.login_codec
-                        .seal(LOGOUT_HOP, logout_url.as_bytes(), now + LOGOUT_HOP_TTL);
-                format!(
-                    "{}{}/logout/continue?t={sealed}",
-                    self.public_url, self.auth.path_prefix
-                )
-            } else {
-                logout_url
-            };
-            pages::json(StatusCode::OK, &json!({"logout_url": hop}))
-        } else {
-            pages::redirect(&logout_url)
-        };
-        with_cookies(response, clear)
-    }
-}
-
-/// `GET /auth/logout/continue?t=<sealed>`: the second half of a JSON logout; redirects to the
-/// provider's end-session URL sealed in `t`, or home when `t` is not one of ours.
-impl TokenHandler {
-    fn logout_continue<B>(&self, request: &Request<B>, now: u64) -> Response<ResponseBody> {
-        let query = Query::parse(request.uri().query());
-        let target = query
-            .get("t")
-            .filter(|_| query.count("t") == 1)
-            .and_then(|t| self.login_codec.open(LOGOUT_HOP, t, now).ok())
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .filter(|url| {
-                self.client
-                    .provider()
-                    .and_then(|p| p.endpoints.end_session_endpoint.as_deref())
-                    .is_some_and(|endpoint| url.starts_with(endpoint))
-            });
-        match target {
-            Some(url) => pages::redirect(&url),
-            None => pages::redirect(&self.auth.post_logout_redirect),
-        }
-    }
 }
 
 /// Unix time in milliseconds.
@@ -546,10 +483,6 @@ fn unix_now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
-
-/// AAD name of the sealed logout hop, and how long it stays valid (seconds).
-const LOGOUT_HOP: &str = "logout-continue";
-const LOGOUT_HOP_TTL: u64 = 300;
 
 /// RFC 9207 (checklist B3): `iss`, when sent or announced, must equal the issuer exactly.
 fn check_iss(provider: &Provider, iss: Option<&str>) -> Result<(), &'static str> {

@@ -8,6 +8,7 @@ pub mod api;
 pub mod cors;
 pub mod csrf;
 pub mod endpoints;
+pub mod logout;
 pub mod opened;
 pub mod pages;
 pub mod refresh;

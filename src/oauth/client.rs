@@ -284,12 +284,14 @@ impl OAuthClient {
         id_token::validate(token, jwks, &self.http, &expected).await
     }
 
-    /// RP-initiated logout URL, when the provider has an end-session endpoint.
+    /// RP-initiated logout URL, when the provider has an end-session endpoint. `state` comes
+    /// back on the redirect to `post_logout_redirect_uri` (OIDC RP-Initiated Logout §2, §3).
     pub fn end_session_url(
         &self,
         provider: &Provider,
         id_token_hint: Option<&str>,
         post_logout_redirect_uri: &str,
+        state: &str,
     ) -> Option<String> {
         let endpoint = provider.endpoints.end_session_endpoint.as_ref()?;
         let mut query = form_urlencoded::Serializer::new(String::new());
@@ -298,7 +300,8 @@ impl OAuthClient {
         }
         query
             .append_pair("client_id", &self.config.client_id)
-            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
+            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
+            .append_pair("state", state);
         let separator = if endpoint.contains('?') { '&' } else { '?' };
         Some(format!("{endpoint}{separator}{}", query.finish()))
     }

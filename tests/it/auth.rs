@@ -91,7 +91,7 @@ pub async fn setup(mut options: Options) -> Setup {
     let base = format!("http://127.0.0.1:{port}");
     for client in &mut options.provider.clients {
         client.redirect_uris = vec![format!("{base}/auth/callback")];
-        client.post_logout_redirect_uris = vec![format!("{base}/")];
+        client.post_logout_redirect_uris = vec![format!("{base}/auth/logout/done")];
         client.client_secret = options.client_secret.to_owned();
     }
     let provider = AuthServer::start(options.provider)
@@ -524,7 +524,7 @@ async fn login_with_fault(
     (s, status, has_session)
 }
 
-// checklist I1–I6
+// checklist I1, I2, I3, I4, I5, I6
 #[tokio::test]
 async fn bad_id_tokens_never_make_a_session() {
     type Fault = fn(&bff_demo_auth_server::Faults);
@@ -830,13 +830,16 @@ async fn logout_clears_the_session_revokes_and_returns_the_end_session_url() {
     );
     let q = query_params(&url);
     assert!(q.contains_key("id_token_hint"));
-    assert_eq!(q["post_logout_redirect_uri"], [s.url("/")]);
+    assert_eq!(q["post_logout_redirect_uri"], [s.url("/auth/logout/done")]);
     assert!(session_cookie(&browser, &s.base).is_none());
-    assert!(
-        !browser
+    // Only the pending logout's state is left (checklist O4; spent on the way back).
+    assert_eq!(
+        browser
             .jar(&s.base)
             .keys()
-            .any(|n| n.starts_with("__Host-bff")),
+            .filter(|n| n.starts_with("__Host-bff"))
+            .collect::<Vec<_>>(),
+        ["__Host-bff-login-logout"],
         "a gateway cookie survived logout"
     );
     assert!(s.provider.count("/oauth2/revoke") >= 1);
@@ -1167,7 +1170,7 @@ async fn logout_from_another_site_is_refused_and_the_session_survives() {
     // checklist O4: a top-level logout redirects to end-session with the configured URI only.
     assert_eq!(response.status(), 302);
     let q = query_params(&location(&response));
-    assert_eq!(q["post_logout_redirect_uri"], [s.url("/")]);
+    assert_eq!(q["post_logout_redirect_uri"], [s.url("/auth/logout/done")]);
     assert_eq!(browser.get(&s.url("/auth/session")).await.status(), 401);
 }
 

@@ -4,11 +4,14 @@
 mod support;
 
 mod auth;
+mod callback;
 mod cli;
 mod limits;
+mod logout;
 mod metrics;
 mod proxy;
 mod reload;
+mod sessions;
 mod shutdown;
 mod tls;
 mod workers;

@@ -150,9 +150,10 @@ impl Default for ClientConfig {
                 "http://127.0.0.1:8080/auth/callback",
                 "http://localhost:8080/auth/callback",
             ]),
+            // Where bff-gateway's RP-initiated logout comes back (with `state`).
             post_logout_redirect_uris: strings(&[
-                "http://127.0.0.1:8080/",
-                "http://localhost:8080/",
+                "http://127.0.0.1:8080/auth/logout/done",
+                "http://localhost:8080/auth/logout/done",
             ]),
             require_pkce: true,
             allowed_scopes: strings(&DEFAULT_SCOPES),
