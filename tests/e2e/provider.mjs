@@ -88,7 +88,8 @@ export async function startProvider({ gatewayPort, port = 0, log = () => {} }) {
       client_secret: CLIENT_SECRET,
       token_endpoint_auth_method: 'client_secret_basic',
       redirect_uris: [`${gatewayOrigin}/auth/callback`],
-      post_logout_redirect_uris: [`${gatewayOrigin}/`],
+      // The gateway's RP-initiated logout comes back to its own endpoint, which checks `state`.
+      post_logout_redirect_uris: [`${gatewayOrigin}/auth/logout/done`],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       scope: 'openid profile email offline_access contacts',

@@ -232,6 +232,8 @@ async function waitFor(what, probe, { timeoutMs = 20_000, intervalMs = 100 } = {
 
 // ---------------------------------------------------------------------------------------------
 // The static SPA server (the gateway's `/` route, auth: none). Records the cookies it receives.
+// It also serves `/account`, a page behind an `auth: required` route of its own: the SPA's login
+// returns there, so the first document after the callback must come with the session.
 
 const SPA_FILES = {
   '/': ['index.html', 'text/html; charset=utf-8'],
@@ -241,7 +243,7 @@ const SPA_FILES = {
 };
 
 async function startStaticServer() {
-  const seen = { requests: 0, gatewayCookies: [] };
+  const seen = { requests: 0, gatewayCookies: [], account: [] };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://spa.local');
     // Probe for the cookie finding (talked to directly, not through the gateway).
@@ -256,6 +258,17 @@ async function startStaticServer() {
     seen.requests += 1;
     const names = (req.headers.cookie || '').split(';').map((c) => c.trim().split('=')[0]).filter(Boolean);
     seen.gatewayCookies.push(...names.filter((n) => n.startsWith('__Host-bff') || n.startsWith('bff')));
+    if (url.pathname === '/account' && req.method === 'GET') {
+      // Behind `auth: required` + `token: access_token`: the gateway sends a Bearer only when
+      // the navigation carried a valid session cookie (the page never shows the token).
+      const signedIn = /^Bearer \S+$/.test(req.headers.authorization || '');
+      seen.account.push({ signedIn });
+      res.writeHead(signedIn ? 200 : 401, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(signedIn
+        ? '<!doctype html><meta charset="utf-8"><title>Account</title><h1 id="account">Your account (signed in)</h1><p><a id="to-app" href="/">Back to the contacts</a></p>'
+        : '<!doctype html><meta charset="utf-8"><title>No token</title><h1 id="no-token">No Bearer token</h1>');
+      return;
+    }
     const file = SPA_FILES[url.pathname];
     if ((req.method !== 'GET' && req.method !== 'HEAD') || !file) {
       res.writeHead(url.pathname === '/favicon.ico' ? 204 : 404, { 'content-type': 'text/plain' });
@@ -395,6 +408,12 @@ routes:
     strip_prefix: true
     auth: required
     timeout: 10s
+  - name: account
+    path: /account
+    upstream: "http://127.0.0.1:${spa.port}"
+    auth: required
+    # A page load cannot carry the CSRF header.
+    csrf: false
   - name: spa
     path: /
     upstream: "http://127.0.0.1:${spa.port}"
@@ -493,7 +512,9 @@ await step('before login: Get contacts → 401 from the gateway, nothing reaches
   return status;
 });
 
-await step('Login link → /auth/login → 302 to the provider\'s authorize endpoint (code + PKCE S256 + state + nonce)', async () => {
+// checklist A1, A3, A4, A5, A7: the real login starts at a cross-site provider; its login
+// cookie must be SameSite=Lax to come back on the provider's cross-site redirect.
+await step('Login link (return_to=/account) → /auth/login → 302 to the provider\'s authorize endpoint (code + PKCE S256 + state + nonce)', async () => {
   await Promise.all([
     page.waitForURL((u) => u.href.startsWith(`${ISSUER}/interaction/`)),
     page.click('#login'),
@@ -526,8 +547,16 @@ await step('provider login page: sign in with the demo credentials', async () =>
 });
 
 const callbackSecrets = [];
-await step('consent → /auth/callback (code exchange, ID token validated) → back at the SPA, signed in', async () => {
+// checklist A7: the Lax login cookie came back on the provider's cross-site redirect (the user
+// had to sign in and consent at the provider: no silent login). Issue 3: the first page after
+// login is signed in: the callback's same-origin continue page navigates to `return_to`, an
+// `auth: required` page, and that navigation carries the SameSite=Strict session cookie (a
+// plain 302 continuing the provider's cross-site chain would not, and the gateway would send
+// the browser back to the login).
+await step('consent → /auth/callback (code exchange, ID token validated) → first document after it: the auth: required /account page, 200 and signed in', async () => {
   const callback = page.waitForResponse((r) => r.url().startsWith(`${GW}/auth/callback`));
+  const firstAfter = page.waitForResponse((r) => r.request().isNavigationRequest()
+    && r.url().startsWith(`${GW}/`) && !r.url().startsWith(`${GW}/auth/callback`));
   await page.click('#allow');
   const cb = await callback;
   loginAt = Date.now();
@@ -535,7 +564,16 @@ await step('consent → /auth/callback (code exchange, ID token validated) → b
   callbackSecrets.push(cbParams.get('code'), cbParams.get('state'));
   const cbBody = await cb.text().catch(() => '');
   check(cb.status() === 200, `/auth/callback should answer 200 (continue page); body: ${cbBody.slice(0, 300)}`, cb.status());
-  await page.waitForURL(`${GW}/`);
+  const next = await firstAfter;
+  check(next.url() === `${GW}/account`, 'the first document after the callback should be return_to (/account)', next.url());
+  check(next.request().redirectedFrom() === null, 'the /account navigation should come from the continue page, not a redirect', next.request().redirectedFrom()?.url());
+  const sentCookies = (await next.request().allHeaders()).cookie || '';
+  check(sentCookies.split(/;\s*/).some((c) => c.startsWith(`${COOKIE}=`)), `the navigation after the callback should carry the SameSite=Strict ${COOKIE} cookie`, sentCookies.split(/;\s*/).map((c) => c.split('=')[0]));
+  const nextBody = await next.text().catch(() => '');
+  check(next.status() === 200 && nextBody.includes('id="account"'), '/account should be the signed-in page (200), not a login redirect or 401', `${next.status()} ${nextBody.slice(0, 200)}`);
+  check(spa.seen.account.length === 1 && spa.seen.account[0].signedIn, 'the /account upstream should have got one request, with a Bearer', spa.seen.account);
+  await page.waitForSelector('#account');
+  await Promise.all([page.waitForURL(`${GW}/`), page.click('#to-app')]);
   await page.waitForSelector('#user[data-state="signed-in"]');
   const text = await page.textContent('#user');
   check(text.includes(DEMO_USER.name), `the SPA should show the user's name from /auth/session (${DEMO_USER.name})`, text);
@@ -545,6 +583,7 @@ await step('consent → /auth/callback (code exchange, ID token validated) → b
   return text;
 });
 
+// checklist S1, B2
 await step(`session cookie ${COOKIE}: HttpOnly, Secure, SameSite=Strict, Path=/, host-only; login cookie cleared`, async () => {
   const cookies = await jar();
   const s = cookies.find((c) => c.name === COOKIE);
@@ -557,6 +596,7 @@ await step(`session cookie ${COOKIE}: HttpOnly, Secure, SameSite=Strict, Path=/,
   return `${s.value.length} bytes sealed`;
 });
 
+// checklist S1: CHROME `document.cookie` contains no gateway cookie.
 await step('document.cookie does not expose the session cookie (HttpOnly)', async () => {
   const visible = await page.evaluate(() => document.cookie);
   check(!/(^|;\s*)(__Host-)?bff/.test(visible), 'document.cookie shows a gateway cookie', visible);
@@ -564,6 +604,7 @@ await step('document.cookie does not expose the session cookie (HttpOnly)', asyn
   return `document.cookie = "${visible}"`;
 });
 
+// checklist S9
 await step('/auth/session JSON: authenticated, profile claims, no tokens', async () => {
   const r = await page.evaluate(async () => {
     const res = await fetch('/auth/session');
@@ -643,7 +684,10 @@ await step('after the refresh the new cookie is used: another call needs no refr
 
 let logoutUrl;
 let jsLogoutUrl;
-await step('Log out → POST /auth/logout (X-CSRF, Accept: JSON) → {logout_url} → provider sign-out → back at the SPA', async () => {
+// checklist O1, O2, O4: RP-initiated logout with id_token_hint, client_id, the configured
+// post_logout_redirect_uri and a random state, bound to this browser by a SameSite=Lax cookie
+// and checked when the provider sends the browser back to /auth/logout/done.
+await step('Log out → POST /auth/logout (X-CSRF, Accept: JSON) → {logout_url} → provider sign-out (state) → /auth/logout/done checks it → back at the SPA', async () => {
   const logoutResponse = page.waitForResponse((r) => r.url() === `${GW}/auth/logout`);
   // The SPA navigates to exactly the JSON's logout_url (the body itself is gone once it has):
   // a sealed hop through the gateway, which redirects to the provider's end-session endpoint.
@@ -661,10 +705,24 @@ await step('Log out → POST /auth/logout (X-CSRF, Accept: JSON) → {logout_url
   logoutUrl = (await endSession).url();
   const u = new URL(logoutUrl);
   check(`${u.origin}${u.pathname}` === discovery.end_session_endpoint, 'logout_url should be the provider\'s end_session_endpoint', logoutUrl.split('?')[0]);
-  check(u.searchParams.get('post_logout_redirect_uri') === `${GW}/`, 'post_logout_redirect_uri should be the SPA', u.searchParams.get('post_logout_redirect_uri'));
+  check(u.searchParams.get('post_logout_redirect_uri') === `${GW}/auth/logout/done`, 'post_logout_redirect_uri should be the gateway\'s /auth/logout/done', u.searchParams.get('post_logout_redirect_uri'));
   check(u.searchParams.get('client_id') === CLIENT_ID, 'client_id should be sent', u.searchParams.get('client_id'));
+  check(Boolean(u.searchParams.get('id_token_hint')), 'id_token_hint should be sent');
+  const logoutState = u.searchParams.get('state') || '';
+  callbackSecrets.push(logoutState);
+  check(logoutState.length >= 43, 'the end-session request should carry a state of >= 256 bits', logoutState.length);
   check(!(await sessionCookie()), 'the session cookie should be cleared by the logout response', await jar());
+  const pending = (await jar()).find((c) => c.name === `${COOKIE}-login-logout`);
+  check(pending && pending.httpOnly && pending.sameSite === 'Lax' && pending.secure === secureCookiesWork,
+    'the logout state should wait in an HttpOnly, SameSite=Lax cookie', pending);
+  const done = page.waitForResponse((r) => r.url().startsWith(`${GW}/auth/logout/done`));
   await Promise.all([page.waitForURL(`${GW}/`), page.click('#logout-yes')]);
+  const dr = await done;
+  const back = new URL(dr.url());
+  check(back.searchParams.get('state') === logoutState, 'the provider should send the same state back', back.search ? 'another state' : 'no state');
+  check(dr.status() === 302 && (await dr.headerValue('location')) === '/', '/auth/logout/done should redirect to auth.post_logout_redirect', `${dr.status()} ${await dr.headerValue('location')}`);
+  check(((await dr.headerValue('set-cookie')) || '').includes(`${COOKIE}-login-logout=;`), 'a matching state should spend the logout cookie (so it came back: Lax)', await dr.headerValue('set-cookie'));
+  check(!(await jar()).some((c) => c.name === `${COOKIE}-login-logout`), 'the logout cookie should be gone', (await jar()).map((c) => c.name));
   await page.waitForSelector('#user[data-state="signed-out"]');
   const state = await providerState();
   check((state.events['end_session.success'] || 0) === 1, 'the provider should have ended its session', state.events);
@@ -706,6 +764,7 @@ await step('tokens are revoked at the provider (introspection: active=false)', a
   return results.join(', ');
 });
 
+// checklist S9: every gateway answer Chromium saw, searched for every token the provider issued.
 await step('no token ever reached JavaScript (bodies of every document/script/fetch answer)', async () => {
   await Promise.all(pendingBodies);
   const state = await providerState();
