@@ -118,7 +118,9 @@ impl TokenHandler {
         let mut changed = false;
         let mut refreshed = false;
         if self.needs_refresh(&session, now) {
-            match self.refresh_session(&session, now, None).await {
+            // Boxed: the refresh (a provider round trip) is the one await here, and rare; unboxed,
+            // its large state would be carried, and copied, by every signed-in request's future.
+            match Box::pin(self.refresh_session(&session, now, None)).await {
                 Ok(next) => {
                     session = next;
                     changed = true;
@@ -174,23 +176,21 @@ impl TokenHandler {
             session,
             previous_chunks,
         } = state;
-        let mut session = match self
-            .refresh_session(&session, now, Some(session.at.as_str()))
-            .await
-        {
-            Ok(next) => next,
-            Err(error) => {
-                let set_cookies = match error {
-                    GatewayError::ProviderUnavailable => Vec::new(),
-                    _ => crate::session::cookies::clear(&self.session_cookie, previous_chunks),
-                };
-                return Err(Refusal {
-                    error,
-                    set_cookies,
-                    cors: None,
-                });
-            }
-        };
+        let mut session =
+            match Box::pin(self.refresh_session(&session, now, Some(session.at.as_str()))).await {
+                Ok(next) => next,
+                Err(error) => {
+                    let set_cookies = match error {
+                        GatewayError::ProviderUnavailable => Vec::new(),
+                        _ => crate::session::cookies::clear(&self.session_cookie, previous_chunks),
+                    };
+                    return Err(Refusal {
+                        error,
+                        set_cookies,
+                        cors: None,
+                    });
+                }
+            };
         session.seen = now;
         let set_cookies = self
             .write_session_over(&session, previous_chunks)

@@ -46,6 +46,11 @@ impl Peer {
 /// Removes hop-by-hop fields: the fixed list and every field named in `Connection`.
 /// `TE: trailers` survives, since gRPC needs it end to end.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Most requests carry none of these: one pass over the names (cheap comparisons of known
+    // names) instead of a hashed removal per hop-by-hop field.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if let http::header::Entry::Occupied(entry) = headers.entry(CONNECTION) {
         let named: Vec<HeaderValue> = entry.remove_entry_mult().1.collect();
         for value in &named {
@@ -57,15 +62,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
             }
         }
     }
-    for name in [
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        PROXY_AUTHENTICATE,
-        PROXY_AUTHORIZATION,
-        TRAILER,
-        TRANSFER_ENCODING,
-        UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
     let te_is_trailers = headers
@@ -74,6 +71,22 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if !te_is_trailers || headers.get_all(TE).iter().count() > 1 {
         headers.remove(TE);
     }
+}
+
+/// The fixed hop-by-hop fields (RFC 9110 §7.6.1, and the non-standard `Keep-Alive` and
+/// `Proxy-Connection`); `TE` and the fields named in `Connection` are handled apart.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION || name == TE || HOP_BY_HOP.contains(name)
 }
 
 /// Sets `X-Forwarded-For/Proto/Host` for the upstream and drops unbelievable forwarding headers.
