@@ -6,6 +6,8 @@ mod support;
 mod auth;
 mod callback;
 mod cli;
+mod faults;
+mod hostile;
 mod limits;
 mod logout;
 mod metrics;
