@@ -12,7 +12,8 @@
 
 use crate::journal::{Actor, Journal, Step};
 use crate::serve::{self, Body, Handler};
-use bff_demo_auth_server::Contact;
+use crate::servers::{CLIENT_ID, CLIENT_SECRET};
+use bff_demo_auth_server::{AuthServer, Contact};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde::Deserialize;
@@ -25,13 +26,13 @@ const SCOPE: &str = "contacts";
 /// The API and what it needs to check tokens.
 pub struct ContactsApi {
     /// The authorization server's `introspection_endpoint`.
-    pub introspection_url: String,
-    pub client_id: String,
-    pub client_secret: String,
-    pub http: reqwest::Client,
+    introspection_url: String,
+    client_id: String,
+    client_secret: String,
+    http: reqwest::Client,
     /// Each user's contacts, by username.
-    pub address_books: HashMap<String, Vec<Contact>>,
-    pub journal: Arc<Journal>,
+    address_books: HashMap<String, Vec<Contact>>,
+    journal: Arc<Journal>,
 }
 
 /// The part of an introspection answer the API uses.
@@ -64,6 +65,29 @@ impl Handler for ContactsApi {
 }
 
 impl ContactsApi {
+    /// The API for the demo's client: checks tokens at `introspection_url` (authenticated as
+    /// the client) and answers from the address books of `auth`'s users.
+    pub fn new(
+        auth: &AuthServer,
+        introspection_url: String,
+        http: reqwest::Client,
+        journal: Arc<Journal>,
+    ) -> Self {
+        Self {
+            introspection_url,
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: CLIENT_SECRET.to_owned(),
+            http,
+            address_books: auth
+                .config()
+                .users
+                .iter()
+                .map(|u| (u.username.clone(), u.contacts.clone()))
+                .collect(),
+            journal,
+        }
+    }
+
     async fn contacts(&self, headers: &HeaderMap) -> Response<Body> {
         let Some(token) = bearer_token(headers) else {
             self.journal.record(Step::new(
@@ -278,10 +302,9 @@ mod tests {
     mod introspected {
         use super::super::*;
         use crate::serve::Server;
-        use crate::servers::{CLIENT_ID, CLIENT_SECRET};
         use base64::Engine;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        use bff_demo_auth_server::{AuthServer, AuthServerConfig, ClientConfig};
+        use bff_demo_auth_server::{AuthServerConfig, ClientConfig};
         use serde_json::Value;
         use sha2::{Digest, Sha256};
         use tokio::net::TcpListener;
@@ -306,19 +329,7 @@ mod tests {
 
         async fn start_api(auth: &AuthServer, introspection_url: String) -> (Server, Arc<Journal>) {
             let journal = Arc::new(Journal::default());
-            let api = ContactsApi {
-                introspection_url,
-                client_id: CLIENT_ID.to_owned(),
-                client_secret: CLIENT_SECRET.to_owned(),
-                http: http(),
-                address_books: auth
-                    .config()
-                    .users
-                    .iter()
-                    .map(|u| (u.username.clone(), u.contacts.clone()))
-                    .collect(),
-                journal: Arc::clone(&journal),
-            };
+            let api = ContactsApi::new(auth, introspection_url, http(), Arc::clone(&journal));
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             (Server::start(listener, api).unwrap(), journal)
         }

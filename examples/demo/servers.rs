@@ -115,19 +115,12 @@ impl DemoServers {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
             .build()?;
-        let api = ContactsApi {
-            introspection_url: format!("{issuer}/oauth2/introspect"),
-            client_id: CLIENT_ID.to_owned(),
-            client_secret: CLIENT_SECRET.to_owned(),
-            http: http.clone(),
-            address_books: auth
-                .config()
-                .users
-                .iter()
-                .map(|u| (u.username.clone(), u.contacts.clone()))
-                .collect(),
-            journal: Arc::clone(&journal),
-        };
+        let api = ContactsApi::new(
+            &auth,
+            format!("{issuer}/oauth2/introspect"),
+            http.clone(),
+            Arc::clone(&journal),
+        );
         let contacts = serve(settings.api_port, "contacts API", "DEMO_API_PORT", api).await?;
         let site = SpaSite {
             journal: Arc::clone(&journal),

@@ -8,7 +8,7 @@ use super::pages::{self, with_cookies};
 use super::{LOGIN_TTL, NoSession, TokenHandler, return_to, unix_now};
 use crate::body::ResponseBody;
 use crate::oauth::client::error_chain;
-use crate::oauth::id_token::constant_time_eq;
+use crate::oauth::id_token::{IdTokenError, constant_time_eq};
 use crate::oauth::pkce::{Pkce, random_token};
 use crate::oauth::{Provider, TokenError};
 use crate::session::cookies::{self, RequestCookies};
@@ -45,6 +45,11 @@ impl<'a> Query<'a> {
     pub(super) fn count(&self, name: &str) -> usize {
         self.pairs.iter().filter(|(k, _)| k == name).count()
     }
+
+    /// The value of a parameter given exactly once; a repeated one is no value (checklist B1).
+    pub(super) fn unique(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|_| self.count(name) == 1)
+    }
 }
 
 impl TokenHandler {
@@ -62,18 +67,19 @@ impl TokenHandler {
             );
         }
         let cookies = RequestCookies::parse(request.headers().get_all(COOKIE).iter());
+        let query = Query::parse(request.uri().query());
         let now = unix_now();
         let method = request.method();
         let mut response = match (rest, method) {
-            ("/login", &Method::GET) => self.login(request, &cookies, now),
-            ("/callback", &Method::GET) => self.callback(request, &cookies, now).await,
+            ("/login", &Method::GET) => self.login(&query, &cookies, now),
+            ("/callback", &Method::GET) => self.callback(&query, &cookies, now).await,
             ("/session", &Method::GET) => self.session_info(&cookies, now),
             ("/logout", &Method::POST) => self.logout(request, &cookies, now, true).await,
             ("/logout", &Method::GET) if self.auth.logout_get => {
                 self.logout(request, &cookies, now, false).await
             }
-            ("/logout/continue", &Method::GET) => self.logout_continue(request, now),
-            ("/logout/done", &Method::GET) => self.logout_done(request, &cookies, now),
+            ("/logout/continue", &Method::GET) => self.logout_continue(&query, now),
+            ("/logout/done", &Method::GET) => self.logout_done(&query, &cookies, now),
             (
                 "/login" | "/callback" | "/session" | "/logout" | "/logout/continue"
                 | "/logout/done",
@@ -118,16 +124,15 @@ impl TokenHandler {
         host.is_some_and(|h| h.eq_ignore_ascii_case(public.as_bytes()))
     }
 
-    fn login<B>(
+    fn login(
         &self,
-        request: &Request<B>,
+        query: &Query<'_>,
         cookies: &RequestCookies<'_>,
         now: u64,
     ) -> Response<ResponseBody> {
         let Some(provider) = self.client.provider() else {
             return not_ready();
         };
-        let query = Query::parse(request.uri().query());
         let return_to = return_to::resolve(query.get("return_to"), &self.auth.default_return_to);
         let prompt = query
             .get("prompt")
@@ -229,16 +234,15 @@ impl TokenHandler {
         serde_json::from_slice(&plaintext).ok()
     }
 
-    async fn callback<B>(
+    async fn callback(
         &self,
-        request: &Request<B>,
+        query: &Query<'_>,
         cookies: &RequestCookies<'_>,
         now: u64,
     ) -> Response<ResponseBody> {
-        let query = Query::parse(request.uri().query());
         let state = query
-            .get("state")
-            .filter(|s| query.count("state") == 1 && !s.is_empty() && s.len() <= 512);
+            .unique("state")
+            .filter(|s| !s.is_empty() && s.len() <= 512);
         // The login cookie is single-use: cleared on every outcome (checklist B2). A response
         // that names one transaction ends that one only (a forged callback cannot end another
         // tab's login); one that names none (no or repeated state) ends every pending login, so
@@ -325,7 +329,7 @@ impl TokenHandler {
             "duplicated_parameter" | "missing_state" | "login_state_mismatch" => "state",
             "issuer_mismatch" => "issuer",
             "code_rejected" | "provider_unavailable" | "provider_invalid" => "code_exchange",
-            "id_token_invalid" | "id_token_missing" => "id_token",
+            "id_token_invalid" | "id_token_missing" | "keys_unavailable" => "id_token",
             "session_too_large" => "session_too_large",
             _ => "other",
         };
@@ -387,7 +391,11 @@ impl TokenHandler {
                 .await
                 .map_err(|error| {
                     tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "ID token rejected");
-                    (StatusCode::BAD_REQUEST, "id_token_invalid", "The provider's identity token did not pass validation.")
+                    match error {
+                        // The provider's keys could not be fetched: its fault, not the token's.
+                        IdTokenError::Jwks(_) => (StatusCode::BAD_GATEWAY, "keys_unavailable", "The sign-in provider's signing keys could not be fetched. Please try again."),
+                        _ => (StatusCode::BAD_REQUEST, "id_token_invalid", "The provider's identity token did not pass validation."),
+                    }
                 })?,
             (None, true) => {
                 return Err((StatusCode::BAD_GATEWAY, "id_token_missing", "The provider sent no identity token."));
@@ -538,20 +546,12 @@ mod tests {
         TokenHandler::new(&config).unwrap().unwrap()
     }
 
-    fn get(uri: &str) -> Request<()> {
-        Request::builder()
-            .uri(uri)
-            .header(HOST, "app.example")
-            .body(())
-            .unwrap()
-    }
-
     // checklist B1, A7: a login cookie older than its 10 minutes is no login at all.
     #[tokio::test]
     async fn a_login_cookie_past_its_lifetime_is_refused() {
         let th = handler();
         let now = 1_800_000_000;
-        let login = th.login(&get("/auth/login"), &RequestCookies::default(), now);
+        let login = th.login(&Query::parse(None), &RequestCookies::default(), now);
         assert_eq!(login.status(), StatusCode::FOUND);
         let location = login.headers()[http::header::LOCATION].to_str().unwrap();
         let state = form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
@@ -567,9 +567,13 @@ mod tests {
             .unwrap();
         let header = HeaderValue::from_str(&pair).unwrap();
         let cookies = RequestCookies::parse(std::iter::once(&header));
-        let callback = get(&format!("/auth/callback?code=c&state={state}"));
+        let callback = format!("code=c&state={state}");
         let late = th
-            .callback(&callback, &cookies, now + LOGIN_TTL.as_secs() + 1)
+            .callback(
+                &Query::parse(Some(&callback)),
+                &cookies,
+                now + LOGIN_TTL.as_secs() + 1,
+            )
             .await;
         assert_eq!(late.status(), StatusCode::BAD_REQUEST);
     }

@@ -130,15 +130,9 @@ impl TokenHandler {
 
     /// `GET /auth/logout/continue?t=<sealed>`: the second half of a JSON logout; redirects to
     /// the provider's end-session URL sealed in `t`, or home when `t` is not one of ours.
-    pub(super) fn logout_continue<B>(
-        &self,
-        request: &Request<B>,
-        now: u64,
-    ) -> Response<ResponseBody> {
-        let query = Query::parse(request.uri().query());
+    pub(super) fn logout_continue(&self, query: &Query<'_>, now: u64) -> Response<ResponseBody> {
         let target = query
-            .get("t")
-            .filter(|_| query.count("t") == 1)
+            .unique("t")
             .and_then(|t| self.login_codec.open(LOGOUT_HOP, t, now).ok())
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .filter(|url| {
@@ -157,15 +151,14 @@ impl TokenHandler {
     /// A matching state (constant time) spends the logout cookie; a missing or foreign one
     /// changes nothing (a forged link must not cancel the real logout's state). Either way the
     /// browser goes to `auth.post_logout_redirect`, never to a target from the query.
-    pub(super) fn logout_done<B>(
+    pub(super) fn logout_done(
         &self,
-        request: &Request<B>,
+        query: &Query<'_>,
         cookies: &RequestCookies<'_>,
         now: u64,
     ) -> Response<ResponseBody> {
-        let query = Query::parse(request.uri().query());
         let name = self.logout_cookie_name();
-        let returned = query.get("state").filter(|_| query.count("state") == 1);
+        let returned = query.unique("state");
         let (matched, spent) = match cookies.get_unique(&name) {
             Ok(Some(value)) => match self.login_codec.open(&name, value, now) {
                 Ok(expected) => {

@@ -1,247 +1,16 @@
 //! The token handler end to end in-process: the real gateway, the demo authorization server
-//! (`bff-demo-auth-server`, a real HTTP provider with scriptable faults) and an echo upstream.
-//! Checklist items are cited per test.
+//! (`bff-demo-auth-server`, a real HTTP provider with scriptable faults) and an echo upstream
+//! (the harness is `support::token_handler`). Checklist items are cited per test.
 
-use crate::support::browser::{Browser, absolute, location, query_params};
+use crate::support::browser::{Browser, location, query_params, set_cookie_lines};
+use crate::support::token_handler::{
+    Api, KEY_A, KEY_B, LOGIN_COOKIE_ATTRIBUTES, Options, Setup, assert_cors_allows, assert_no_cors,
+    demo_provider, free_port, invalid_token, setup, signed_in, wait_ready,
+};
 use crate::support::upstream::Echo;
 use crate::support::{TestGateway, TestUpstream};
 use bff_demo_auth_server::{AuthServer, AuthServerConfig};
 use std::time::Duration;
-
-pub const KEY_A: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
-pub const KEY_B: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-pub struct Setup {
-    pub provider: AuthServer,
-    pub gateway: TestGateway,
-    /// The upstream behind `/api`, kept alive for the test's duration.
-    _api: Kept,
-    /// `http://127.0.0.1:<port>`, the gateway's public URL.
-    pub base: String,
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The API upstream behind `/api`.
-#[derive(Default)]
-pub enum Api {
-    /// Echoes the request as JSON.
-    #[default]
-    Echo,
-    /// A resource server that introspects the Bearer token at the provider (RFC 7662) and
-    /// answers `401 invalid_token` when it is not active, else echoes.
-    Introspecting,
-    /// Any other upstream.
-    Custom(TestUpstream),
-    /// A WebSocket echo server (the route gets `websocket: true`).
-    WebSocket,
-}
-
-/// The upstream behind `/api`, kept alive with the setup.
-enum Kept {
-    Http(#[allow(dead_code)] TestUpstream),
-    Ws(#[allow(dead_code)] crate::support::upstream::WsUpstream),
-}
-
-pub struct Options {
-    pub api: Api,
-    pub keys: Vec<&'static str>,
-    /// Lines added to `oauth:` (indented two spaces).
-    pub oauth_extra: String,
-    /// The client secret, at the provider and in the gateway's config.
-    pub client_secret: &'static str,
-    pub session_extra: String,
-    pub auth_extra: String,
-    /// The `/api` route's `auth:` mode.
-    pub route_auth: &'static str,
-    pub route_extra: String,
-    pub provider: AuthServerConfig,
-    pub port: Option<u16>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        let provider = AuthServerConfig {
-            auto_approve: true,
-            auto_login_user: Some("demo".to_owned()),
-            ..AuthServerConfig::default()
-        };
-        Self {
-            api: Api::Echo,
-            keys: vec![KEY_A],
-            oauth_extra: String::new(),
-            client_secret: "demo-secret",
-            session_extra: String::new(),
-            auth_extra: String::new(),
-            route_auth: "required",
-            route_extra: String::new(),
-            provider,
-            port: None,
-        }
-    }
-}
-
-pub async fn setup(mut options: Options) -> Setup {
-    let port = options.port.unwrap_or_else(free_port);
-    let base = format!("http://127.0.0.1:{port}");
-    for client in &mut options.provider.clients {
-        client.redirect_uris = vec![format!("{base}/auth/callback")];
-        client.post_logout_redirect_uris = vec![format!("{base}/auth/logout/done")];
-        client.client_secret = options.client_secret.to_owned();
-    }
-    let provider = AuthServer::start(options.provider)
-        .await
-        .expect("provider starts");
-    let mut route_extra = options.route_extra;
-    let (api_url, api) = match options.api {
-        Api::WebSocket => {
-            let ws = crate::support::upstream::WsUpstream::start().await;
-            route_extra.push_str("    websocket: true\n");
-            (format!("http://{}", ws.addr), Kept::Ws(ws))
-        }
-        other => {
-            let upstream = match other {
-                Api::Introspecting => {
-                    introspecting_api(provider.issuer(), options.client_secret).await
-                }
-                Api::Custom(upstream) => upstream,
-                _ => TestUpstream::echo().await,
-            };
-            (upstream.url(), Kept::Http(upstream))
-        }
-    };
-    let keys: Vec<String> = options.keys.iter().map(|k| format!("\"{k}\"")).collect();
-    let yaml = format!(
-        "server:\n  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:0\n  public_url: {base}\n\
-         oauth:\n  issuer: {issuer}\n  allow_http_provider: true\n  client_id: msnID\n  client_secret: \"{secret}\"\n\
-         \x20 scopes: [openid, profile, email, offline_access, contacts]\n{oauth_extra}\
-         session:\n  keys: [{keys}]\n{session_extra}\
-         auth:\n  default_return_to: /home\n{auth_extra}\
-         routes:\n  - name: api\n    path: /api\n    upstream: {api}\n    strip_prefix: true\n    auth: {route_auth}\n{route_extra}\
-         \x20 - name: spa\n    path: /\n    upstream: {api}\n    auth: none\n",
-        issuer = provider.issuer(),
-        secret = options.client_secret,
-        oauth_extra = options.oauth_extra,
-        keys = keys.join(", "),
-        session_extra = options.session_extra,
-        auth_extra = options.auth_extra,
-        route_extra = route_extra,
-        route_auth = options.route_auth,
-        api = api_url,
-    );
-    let gateway = TestGateway::start(&yaml).await;
-    wait_ready(&gateway).await;
-    Setup {
-        provider,
-        gateway,
-        _api: api,
-        base,
-    }
-}
-
-/// `Api::Introspecting`: checks the Bearer at `{issuer}/oauth2/introspect` like the seed's
-/// resource server does.
-async fn introspecting_api(issuer: String, secret: &'static str) -> TestUpstream {
-    TestUpstream::start(move |request| {
-        let issuer = issuer.clone();
-        async move {
-            let token = request
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_owned);
-            let active = match token {
-                None => false,
-                Some(token) => {
-                    crate::support::client()
-                        .post(format!("{issuer}/oauth2/introspect"))
-                        .basic_auth("msnID", Some(secret))
-                        .form(&[("token", token)])
-                        .send()
-                        .await
-                        .unwrap()
-                        .json::<serde_json::Value>()
-                        .await
-                        .unwrap()["active"]
-                        == true
-                }
-            };
-            if active {
-                crate::support::upstream::echo(request).await
-            } else {
-                invalid_token()
-            }
-        }
-    })
-    .await
-}
-
-fn invalid_token() -> hyper::Response<crate::support::upstream::UpBody> {
-    let mut response = crate::support::upstream::full(hyper::StatusCode::UNAUTHORIZED, "");
-    response.headers_mut().insert(
-        "www-authenticate",
-        "Bearer error=\"invalid_token\"".parse().unwrap(),
-    );
-    response
-}
-
-pub async fn wait_ready(gateway: &TestGateway) {
-    let admin = gateway.admin.expect("admin listener");
-    for _ in 0..100 {
-        if let Ok(r) = crate::support::client()
-            .get(format!("http://{admin}/readyz"))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the gateway never became ready");
-}
-
-impl Setup {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// `/auth/login` → provider (auto-approves) → redirect to the callback (not yet followed).
-    pub async fn start_login(&self, browser: &mut Browser, return_to: &str) -> String {
-        let login = browser
-            .get(&self.url(&format!("/auth/login?return_to={return_to}")))
-            .await;
-        assert_eq!(login.status(), 302, "login must redirect to the provider");
-        let authorize = location(&login);
-        let at_provider = browser.get(&authorize).await;
-        assert!(
-            at_provider.status().is_redirection(),
-            "provider did not redirect back: {}",
-            at_provider.status()
-        );
-        absolute(&authorize, &location(&at_provider))
-    }
-
-    /// A complete login; returns the callback response.
-    pub async fn login(&self, browser: &mut Browser) -> reqwest::Response {
-        let callback = self.start_login(browser, "/home").await;
-        let response = browser.get(&callback).await;
-        assert_eq!(response.status(), 200, "callback failed");
-        response
-    }
-
-    pub async fn api(&self, browser: &mut Browser, path: &str) -> reqwest::Response {
-        browser
-            .send(reqwest::Method::GET, &self.url(path), &[("x-csrf", "1")])
-            .await
-    }
-}
 
 fn session_cookie(browser: &Browser, base: &str) -> Option<String> {
     browser.jar(base).get("__Host-bff").map(|c| c.value.clone())
@@ -283,19 +52,7 @@ async fn login_redirects_with_code_pkce_state_nonce_and_a_lax_login_cookie() {
         !name.contains(&q["state"][0]),
         "the state must not be in the cookie name"
     );
-    for attribute in [
-        "HttpOnly",
-        "Secure",
-        "SameSite=Lax",
-        "Path=/",
-        "Max-Age=600",
-    ] {
-        assert!(
-            cookie.attributes.contains(attribute),
-            "{attribute}: {}",
-            cookie.attributes
-        );
-    }
+    cookie.assert_attributes(&LOGIN_COOKIE_ATTRIBUTES);
     // A second login gets fresh values.
     let again = location_of(&mut browser, &s.url("/auth/login")).await;
     let q2 = query_params(&again);
@@ -336,13 +93,7 @@ async fn full_login_then_api_calls_carry_the_bearer_and_no_gateway_cookie() {
     assert!(page.contains("url=/home"), "{page}");
     let jar = browser.jar(&s.base);
     let session = jar.get("__Host-bff").expect("session cookie");
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
-        assert!(
-            session.attributes.contains(attribute),
-            "{attribute}: {}",
-            session.attributes
-        );
-    }
+    session.assert_attributes(&["HttpOnly", "Secure", "SameSite=Strict", "Path=/"]);
     assert!(!session.attributes.contains("Domain"));
     assert!(
         !jar.keys().any(|n| n.starts_with("__Host-bff-login-")),
@@ -563,9 +314,7 @@ async fn a_non_bearer_token_response_makes_no_session() {
 // checklist S3, §2 attack 6
 #[tokio::test]
 async fn tampered_truncated_and_foreign_key_cookies_are_no_session_and_are_cleared() {
-    let s = setup(Options::default()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, browser) = signed_in(Options::default()).await;
     let good = session_cookie(&browser, &s.base).unwrap();
     let mut tampered = good.clone().into_bytes();
     let middle = tampered.len() / 2;
@@ -624,13 +373,11 @@ async fn tampered_truncated_and_foreign_key_cookies_are_no_session_and_are_clear
 #[tokio::test]
 async fn sessions_survive_key_rotation() {
     let port = free_port();
-    let s = setup(Options {
+    let (s, browser) = signed_in(Options {
         port: Some(port),
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     let cookie = browser.cookie_header(&s.base).unwrap();
     let Setup {
         gateway, provider, ..
@@ -660,9 +407,7 @@ async fn sessions_survive_key_rotation() {
 // checklist X1, X2, §2 attack 7
 #[tokio::test]
 async fn api_calls_without_the_csrf_header_or_from_another_site_are_refused_before_the_upstream() {
-    let s = setup(Options::default()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::default()).await;
     for headers in [
         vec![],
         vec![("x-csrf", "1"), ("origin", "https://evil.example")],
@@ -725,12 +470,7 @@ async fn no_session_is_401_for_fetch_and_a_login_redirect_for_navigation() {
 // checklist R1, R3, R-rotate: refresh before forwarding, once for concurrent requests, rotated token kept.
 #[tokio::test]
 async fn expired_access_tokens_are_refreshed_once_for_concurrent_requests() {
-    let mut options = Options::default();
-    options.provider.access_token_ttl = Duration::from_secs(2);
-    options.session_extra = "  refresh_skew: 1s\n".to_owned();
-    let s = setup(options).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::short_lived_tokens(Duration::from_secs(2))).await;
     let first = Echo::from(s.api(&mut browser, "/api/a").await)
         .await
         .header("authorization");
@@ -780,12 +520,7 @@ async fn expired_access_tokens_are_refreshed_once_for_concurrent_requests() {
 // checklist R4: a refused refresh ends the session.
 #[tokio::test]
 async fn a_refused_refresh_ends_the_session_with_401() {
-    let mut options = Options::default();
-    options.provider.access_token_ttl = Duration::from_secs(1);
-    options.session_extra = "  refresh_skew: 1s\n".to_owned();
-    let s = setup(options).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::short_lived_tokens(Duration::from_secs(1))).await;
     s.provider.revoke_all();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let response = s.api(&mut browser, "/api/x").await;
@@ -799,21 +534,15 @@ async fn a_refused_refresh_ends_the_session_with_401() {
 // checklist O1, O2, O4, X4, S9: logout clears cookies, revokes, and points to the provider's end-session.
 #[tokio::test]
 async fn logout_clears_the_session_revokes_and_returns_the_end_session_url() {
-    let s = setup(Options::default()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::default()).await;
     // A login started in another tab and never finished.
     browser.get(&s.url("/auth/login")).await;
     let response = browser
         .send(reqwest::Method::POST, &s.url("/auth/logout"), &[])
         .await;
     assert_eq!(response.status(), 403, "logout without the CSRF header");
-    let response = browser
-        .send(
-            reqwest::Method::POST,
-            &s.url("/auth/logout"),
-            &[("x-csrf", "1"), ("accept", "application/json")],
-        )
+    let response = s
+        .logout(&mut browser, &[("accept", "application/json")])
         .await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -910,14 +639,7 @@ async fn cors_preflights_from_allowed_origins_are_answered_before_auth() {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    assert_eq!(
-        response.headers()["access-control-allow-origin"],
-        "https://spa.example"
-    );
-    assert_eq!(
-        response.headers()["access-control-allow-credentials"],
-        "true"
-    );
+    assert_cors_allows(&response, "https://spa.example");
     let response = client
         .get(s.url("/api/contacts"))
         .header("origin", "https://spa.example")
@@ -937,12 +659,7 @@ async fn cors_preflights_from_allowed_origins_are_answered_before_auth() {
         .send()
         .await
         .unwrap();
-    assert!(
-        response
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
+    assert_no_cors(&response);
     assert_eq!(response.status(), 403);
 }
 
@@ -996,13 +713,11 @@ async fn rejecting_api(
 async fn an_upstream_rejecting_the_token_gets_one_refresh_and_one_retry() {
     use std::sync::atomic::Ordering;
     let (api, seen) = rejecting_api(false).await;
-    let s = setup(Options {
+    let (s, mut browser) = signed_in(Options {
         api: Api::Custom(api),
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     let before = browser.cookie_header(&s.base).unwrap();
     let response = s.api(&mut browser, "/api/contacts").await;
     assert_eq!(response.status(), 200);
@@ -1029,13 +744,11 @@ async fn an_upstream_rejecting_the_token_gets_one_refresh_and_one_retry() {
 async fn rejections_are_retried_at_most_once_and_only_when_replayable() {
     use std::sync::atomic::Ordering;
     let (api, seen) = rejecting_api(true).await;
-    let s = setup(Options {
+    let (s, mut browser) = signed_in(Options {
         api: Api::Custom(api),
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     let response = s.api(&mut browser, "/api/contacts").await;
     assert_eq!(
         response.status(),
@@ -1084,21 +797,15 @@ async fn rejections_are_retried_at_most_once_and_only_when_replayable() {
 // checklist O2, O3: a cookie saved before logout does not regain access.
 #[tokio::test]
 async fn a_cookie_saved_before_logout_is_refused_after_it() {
-    let s = setup(Options {
+    let (s, mut browser) = signed_in(Options {
         api: Api::Introspecting,
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     assert_eq!(s.api(&mut browser, "/api/contacts").await.status(), 200);
     let saved = browser.cookie_header(&s.base).unwrap();
-    let response = browser
-        .send(
-            reqwest::Method::POST,
-            &s.url("/auth/logout"),
-            &[("x-csrf", "1"), ("accept", "application/json")],
-        )
+    let response = s
+        .logout(&mut browser, &[("accept", "application/json")])
         .await;
     assert_eq!(response.status(), 200);
     let replay = browser
@@ -1118,26 +825,15 @@ async fn a_cookie_saved_before_logout_is_refused_after_it() {
     assert!(clears, "the replayed session is not cleared");
 }
 
-fn set_cookie_lines(response: &reqwest::Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
 // checklist O-get, X2: an optional GET logout still refuses other sites (an <img> cannot log
 // the user out), and a POST logout from another site leaves the session alone.
 #[tokio::test]
 async fn logout_from_another_site_is_refused_and_the_session_survives() {
-    let s = setup(Options {
+    let (s, mut browser) = signed_in(Options {
         auth_extra: "  logout_get: true\n".to_owned(),
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     for (method, headers) in [
         (reqwest::Method::GET, vec![("sec-fetch-site", "cross-site")]),
         (reqwest::Method::GET, vec![("sec-fetch-site", "same-site")]),
@@ -1233,13 +929,11 @@ async fn upstream_set_cookies_for_gateway_cookies_are_dropped() {
         r
     })
     .await;
-    let s = setup(Options {
+    let (s, mut browser) = signed_in(Options {
         api: Api::Custom(api),
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     let response = s.api(&mut browser, "/api/contacts").await;
     assert_eq!(response.status(), 200);
     let lines = set_cookie_lines(&response);
@@ -1255,14 +949,12 @@ async fn upstream_set_cookies_for_gateway_cookies_are_dropped() {
 #[tokio::test]
 async fn client_secrets_with_reserved_characters_work_with_both_auth_methods() {
     for method in ["client_secret_basic", "client_secret_post"] {
-        let s = setup(Options {
+        let (s, mut browser) = signed_in(Options {
             client_secret: "a:b+c%d é",
             oauth_extra: format!("  client_auth_method: {method}\n"),
             ..Options::default()
         })
         .await;
-        let mut browser = Browser::new();
-        s.login(&mut browser).await;
         assert_eq!(
             browser.get(&s.url("/auth/session")).await.status(),
             200,
@@ -1274,12 +966,7 @@ async fn client_secrets_with_reserved_characters_work_with_both_auth_methods() {
 // checklist R1, R2: every refresh stores the rotated refresh token; the next refresh uses it.
 #[tokio::test]
 async fn successive_refreshes_use_the_rotated_refresh_token() {
-    let mut options = Options::default();
-    options.provider.access_token_ttl = Duration::from_secs(2);
-    options.session_extra = "  refresh_skew: 1s\n".to_owned();
-    let s = setup(options).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::short_lived_tokens(Duration::from_secs(2))).await;
     let mut bearers = std::collections::BTreeSet::new();
     for round in 0..3 {
         let response = s.api(&mut browser, "/api/x").await;
@@ -1299,12 +986,7 @@ async fn successive_refreshes_use_the_rotated_refresh_token() {
 // checklist R4: a provider that is down keeps the session (503), and it works once it is back.
 #[tokio::test]
 async fn a_provider_outage_during_refresh_keeps_the_session() {
-    let mut options = Options::default();
-    options.provider.access_token_ttl = Duration::from_secs(1);
-    options.session_extra = "  refresh_skew: 1s\n".to_owned();
-    let s = setup(options).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::short_lived_tokens(Duration::from_secs(1))).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     s.provider
         .faults()
@@ -1324,9 +1006,7 @@ async fn a_provider_outage_during_refresh_keeps_the_session() {
 // checklist B7: every login mints a new session and clears stale chunks of an earlier one.
 #[tokio::test]
 async fn each_login_mints_a_new_session_and_clears_stale_chunks() {
-    let s = setup(Options::default()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::default()).await;
     let first = session_cookie(&browser, &s.base).unwrap();
     let host = s.base.trim_start_matches("http://").to_owned();
     browser.jars.get_mut(&host).unwrap().insert(
@@ -1395,14 +1075,9 @@ async fn prompt_none_failure_comes_back_as_a_readable_outcome() {
     options.provider.auto_login_user = None;
     let s = setup(options).await;
     let mut browser = Browser::new();
-    let login = browser
-        .get(&s.url("/auth/login?prompt=none&return_to=/app"))
-        .await;
-    let authorize = location(&login);
-    assert_eq!(query_params(&authorize)["prompt"], ["none"]);
-    let back = browser.get(&authorize).await;
-    let callback = absolute(&authorize, &location(&back));
-    let response = browser.get(&callback).await;
+    let login = s.start_silent_login(&mut browser, "/app").await;
+    assert_eq!(query_params(&login.authorize)["prompt"], ["none"]);
+    let response = browser.get(&login.callback).await;
     assert_eq!(response.status(), 302);
     assert_eq!(location(&response), "/app?auth_error=login_required");
     assert_eq!(s.provider.count("/oauth2/token"), 0);
@@ -1413,9 +1088,7 @@ async fn prompt_none_failure_comes_back_as_a_readable_outcome() {
 // checklist S5: a doubled session cookie is no session, whichever copy is valid.
 #[tokio::test]
 async fn a_doubled_session_cookie_is_no_session() {
-    let s = setup(Options::default()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, browser) = signed_in(Options::default()).await;
     let good = session_cookie(&browser, &s.base).unwrap();
     let response = browser
         .client
@@ -1431,9 +1104,7 @@ async fn a_doubled_session_cookie_is_no_session() {
 // checklist O2: logout completes locally when the provider is unreachable.
 #[tokio::test]
 async fn logout_works_while_the_provider_is_down() {
-    let s = setup(Options::default()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::default()).await;
     let Setup {
         provider,
         gateway,
@@ -1456,13 +1127,11 @@ async fn logout_works_while_the_provider_is_down() {
 // Route options: `auth: optional`, `token: id_token|none`, `csrf: false`, `unauthenticated: status`.
 #[tokio::test]
 async fn route_auth_token_and_csrf_options_behave_as_documented() {
-    let s = setup(Options {
+    let (s, mut browser) = signed_in(Options {
         route_extra: "    token: id_token\n".to_owned(),
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     let bearer = Echo::from(s.api(&mut browser, "/api/x").await)
         .await
         .header("authorization");
@@ -1471,13 +1140,11 @@ async fn route_auth_token_and_csrf_options_behave_as_documented() {
         "the ID token (a JWT) is sent: {bearer:?}"
     );
 
-    let s = setup(Options {
+    let (s, mut browser) = signed_in(Options {
         route_extra: "    token: none\n    csrf: false\n".to_owned(),
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     let response = browser.get(&s.url("/api/x")).await;
     assert_eq!(response.status(), 200, "csrf: false needs no header");
     assert!(!Echo::from(response).await.has_header("authorization"));
@@ -1616,9 +1283,7 @@ async fn tampered_login_cookies_and_doubled_codes_are_refused() {
 // checklist X2: `Sec-Fetch-Site: same-site` from an origin that is not configured is refused.
 #[tokio::test]
 async fn same_site_requests_from_unconfigured_origins_are_refused() {
-    let s = setup(Options::default()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::default()).await;
     let response = browser
         .send(
             reqwest::Method::GET,
@@ -1645,9 +1310,7 @@ async fn userinfo_naming_another_subject_is_discarded() {
         oauth_extra: "  userinfo_claims: true\n".to_owned(),
         ..Options::default()
     };
-    let s = setup(options()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(options()).await;
     assert_eq!(
         s.provider.count("/oauth2/userinfo"),
         1,
@@ -1684,12 +1347,7 @@ async fn userinfo_naming_another_subject_is_discarded() {
 #[tokio::test]
 async fn a_refreshed_id_token_for_another_subject_ends_the_session() {
     for fault in ["other_sub", "wrong_aud"] {
-        let mut options = Options::default();
-        options.provider.access_token_ttl = Duration::from_secs(1);
-        options.session_extra = "  refresh_skew: 1s\n".to_owned();
-        let s = setup(options).await;
-        let mut browser = Browser::new();
-        s.login(&mut browser).await;
+        let (s, mut browser) = signed_in(Options::short_lived_tokens(Duration::from_secs(1))).await;
         s.provider.faults().set(|f| match fault {
             "other_sub" => f.other_sub = true,
             _ => f.wrong_aud = true,
@@ -1709,10 +1367,7 @@ async fn a_refreshed_id_token_for_another_subject_ends_the_session() {
 // several refreshes; the grace cache never hands back an expired access token.
 #[tokio::test]
 async fn refresh_tokens_are_kept_when_the_provider_does_not_rotate() {
-    let mut options = Options::default();
-    options.provider.access_token_ttl = Duration::from_secs(2);
-    options.session_extra = "  refresh_skew: 1s\n".to_owned();
-    let s = setup(options).await;
+    let s = setup(Options::short_lived_tokens(Duration::from_secs(2))).await;
     s.provider.faults().set(|f| f.no_rotation = true);
     let mut browser = Browser::new();
     s.login(&mut browser).await;
@@ -1816,11 +1471,7 @@ async fn extra_authorize_params_are_sent_and_prompt_is_not_doubled() {
 async fn explicit_endpoints_without_openid_work() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut config = AuthServerConfig {
-        auto_approve: true,
-        auto_login_user: Some("demo".to_owned()),
-        ..AuthServerConfig::default()
-    };
+    let mut config = demo_provider();
     config.clients[0].redirect_uris = vec![format!("{base}/auth/callback")];
     let provider = AuthServer::start(config).await.expect("provider starts");
     let api = TestUpstream::echo().await;
@@ -1839,16 +1490,17 @@ async fn explicit_endpoints_without_openid_work() {
     let gateway = TestGateway::start(&yaml).await;
     wait_ready(&gateway).await;
     let mut browser = Browser::new();
-    let login = browser.get(&format!("{base}/auth/login")).await;
-    let authorize = location(&login);
-    assert!(authorize.starts_with(&format!("{issuer}/oauth2/authorize?")));
+    let login = browser.start_login(&format!("{base}/auth/login")).await;
     assert!(
-        !query_params(&authorize).contains_key("nonce"),
+        login
+            .authorize
+            .starts_with(&format!("{issuer}/oauth2/authorize?"))
+    );
+    assert!(
+        !query_params(&login.authorize).contains_key("nonce"),
         "no nonce without openid"
     );
-    let back = browser.get(&authorize).await;
-    let callback = absolute(&authorize, &location(&back));
-    assert_eq!(browser.get(&callback).await.status(), 200);
+    assert_eq!(browser.get(&login.callback).await.status(), 200);
     let response = browser
         .send(
             reqwest::Method::GET,
@@ -1881,13 +1533,11 @@ async fn explicit_endpoints_without_openid_work() {
 #[tokio::test]
 async fn websocket_upgrades_on_signed_in_routes_need_a_trusted_origin() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let s = setup(Options {
+    let (s, browser) = signed_in(Options {
         api: Api::WebSocket,
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     let cookie = browser.cookie_header(&s.base).unwrap();
     let ws_url = s.url("/api/socket").replace("http://", "ws://");
     let attempt = |origin: Option<&str>| {

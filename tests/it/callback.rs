@@ -2,9 +2,11 @@
 //! cookies cleared on every failure (checklist B2, A7), a hanging token endpoint (issue 3: "never
 //! a hang"), `pkce: disabled` (A3), `auth.error_path` (B4) and exact issuer matching (I2).
 
-use crate::auth::{KEY_A, Options, Setup, free_port, setup, wait_ready};
 use crate::support::TestGateway;
-use crate::support::browser::{Browser, absolute, location, query_params};
+use crate::support::browser::{Browser, location, query_params, set_cookie_lines};
+use crate::support::token_handler::{
+    KEY_A, Options, Setup, demo_provider, free_port, setup, wait_ready,
+};
 use bff_demo_auth_server::{AuthServer, AuthServerConfig};
 use std::time::{Duration, Instant};
 
@@ -20,11 +22,8 @@ fn login_cookies(browser: &Browser, s: &Setup) -> Vec<String> {
 }
 
 fn cleared(response: &reqwest::Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
+    set_cookie_lines(response)
+        .into_iter()
         .filter(|l| l.contains("Max-Age=0"))
         .filter_map(|l| l.split_once('=').map(|(name, _)| name.to_owned()))
         .collect()
@@ -198,15 +197,13 @@ async fn pkce_disabled_sends_no_code_challenge() {
     options.provider.clients[0].require_pkce = false;
     let s = setup(options).await;
     let mut browser = Browser::new();
-    let login = browser.get(&s.url("/auth/login")).await;
-    let authorize = location(&login);
+    let login = browser.start_login(&s.url("/auth/login")).await;
+    let authorize = login.authorize;
     let q = query_params(&authorize);
     assert!(!q.contains_key("code_challenge"), "{authorize}");
     assert!(!q.contains_key("code_challenge_method"), "{authorize}");
     assert!(q.contains_key("nonce") && q.contains_key("state"));
-    let back = browser.get(&authorize).await;
-    let callback = absolute(&authorize, &location(&back));
-    assert_eq!(browser.get(&callback).await.status(), 200);
+    assert_eq!(browser.get(&login.callback).await.status(), 200);
     assert!(browser.jar(&s.base).contains_key("__Host-bff"));
 }
 
@@ -221,13 +218,8 @@ async fn provider_errors_go_to_the_configured_error_path() {
     options.provider.auto_login_user = None;
     let s = setup(options).await;
     let mut browser = Browser::new();
-    let login = browser
-        .get(&s.url("/auth/login?prompt=none&return_to=/app"))
-        .await;
-    let authorize = location(&login);
-    let back = browser.get(&authorize).await;
-    let callback = absolute(&authorize, &location(&back));
-    let response = browser.get(&callback).await;
+    let login = s.start_silent_login(&mut browser, "/app").await;
+    let response = browser.get(&login.callback).await;
     assert_eq!(response.status(), 302);
     assert_eq!(
         location(&response),
@@ -274,11 +266,9 @@ async fn an_id_token_issuer_differing_by_a_slash_or_case_is_refused() {
     ];
     let ports: Vec<u16> = cases.iter().map(|_| free_port()).collect();
     let mut config = AuthServerConfig {
-        auto_approve: true,
-        auto_login_user: Some("demo".to_owned()),
         issuer: Some(issuer.clone()),
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        ..AuthServerConfig::default()
+        ..demo_provider()
     };
     config.clients[0].redirect_uris = ports
         .iter()
@@ -289,9 +279,8 @@ async fn an_id_token_issuer_differing_by_a_slash_or_case_is_refused() {
         let _gateway = explicit_gateway(&provider, port, configured).await;
         let base = format!("http://127.0.0.1:{port}");
         let mut browser = Browser::new();
-        let authorize = location(&browser.get(&format!("{base}/auth/login")).await);
-        let back = browser.get(&authorize).await;
-        let callback = without_param(&absolute(&authorize, &location(&back)), "iss");
+        let login = browser.start_login(&format!("{base}/auth/login")).await;
+        let callback = without_param(&login.callback, "iss");
         let response = browser.get(&callback).await;
         let signed_in = browser.jar(&base).contains_key("__Host-bff");
         if *works {

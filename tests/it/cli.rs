@@ -1,9 +1,9 @@
 //! The `bff-gateway` command: `check` and its config errors, `--version`, and the repository's
 //! own `gateway.yaml` (the demo authorization server as its provider) proxying to a real upstream.
 
-use crate::auth::{KEY_A, free_port};
 use crate::support::TestUpstream;
 use crate::support::process::{GatewayProcess, run};
+use crate::support::token_handler::{KEY_A, free_port};
 use bff_demo_auth_server::{AuthServer, AuthServerConfig};
 use std::io::Write;
 

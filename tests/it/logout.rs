@@ -1,8 +1,10 @@
 //! RP-initiated logout with a `state` that comes back (checklist O4), and the GET variant's
-//! default (issue 3: "a GET variant only if configured"). Uses the setup of `auth.rs`.
+//! default (issue 3: "a GET variant only if configured"). Uses `support::token_handler`.
 
-use crate::auth::{Options, Setup, setup};
-use crate::support::browser::{Browser, absolute, location, query_params};
+use crate::support::browser::{
+    Browser, absolute, clears, location, query_params, set_cookie_lines,
+};
+use crate::support::token_handler::{LOGIN_COOKIE_ATTRIBUTES, Options, Setup, setup, signed_in};
 
 const LOGOUT_COOKIE: &str = "__Host-bff-login-logout";
 
@@ -13,33 +15,25 @@ fn options() -> Options {
     }
 }
 
-fn set_cookie_lines(response: &reqwest::Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
-fn clears(response: &reqwest::Response, name: &str) -> bool {
-    set_cookie_lines(response)
-        .iter()
-        .any(|l| l.starts_with(&format!("{name}=;")) && l.contains("Max-Age=0"))
-}
-
 /// Logs in, then `POST /auth/logout` (a form-style top-level logout); returns the end-session URL.
 async fn log_in_and_out(s: &Setup, browser: &mut Browser) -> String {
     s.login(browser).await;
-    let response = browser
-        .send(
-            reqwest::Method::POST,
-            &s.url("/auth/logout"),
-            &[("x-csrf", "1")],
-        )
-        .await;
+    let response = s.logout(browser, &[]).await;
     assert_eq!(response.status(), 302);
     location(&response)
+}
+
+/// A setup with `options()` and a browser that has logged in and out; the end-session URL.
+async fn logged_out() -> (Setup, Browser, String) {
+    let s = setup(options()).await;
+    let mut browser = Browser::new();
+    let end_session = log_in_and_out(&s, &mut browser).await;
+    (s, browser, end_session)
+}
+
+/// The `state` parameter of a URL.
+fn state_of(url: &str) -> String {
+    query_params(url)["state"][0].clone()
 }
 
 // checklist O4: the end-session redirect carries a fresh 256-bit state, bound to this browser by
@@ -47,9 +41,7 @@ async fn log_in_and_out(s: &Setup, browser: &mut Browser) -> String {
 // which checks it, spends the cookie and goes to the configured post-logout path.
 #[tokio::test]
 async fn logout_sends_a_fresh_state_that_is_checked_on_return() {
-    let s = setup(options()).await;
-    let mut browser = Browser::new();
-    let end_session = log_in_and_out(&s, &mut browser).await;
+    let (s, mut browser, end_session) = logged_out().await;
     assert!(
         end_session.starts_with(&format!("{}/oauth2/logout?", s.provider.issuer())),
         "{end_session}"
@@ -65,19 +57,7 @@ async fn logout_sends_a_fresh_state_that_is_checked_on_return() {
         .get(LOGOUT_COOKIE)
         .cloned()
         .expect("logout-state cookie");
-    for attribute in [
-        "HttpOnly",
-        "Secure",
-        "SameSite=Lax",
-        "Path=/",
-        "Max-Age=600",
-    ] {
-        assert!(
-            cookie.attributes.contains(attribute),
-            "{attribute}: {}",
-            cookie.attributes
-        );
-    }
+    cookie.assert_attributes(&LOGIN_COOKIE_ATTRIBUTES);
     assert!(!cookie.value.contains(&state), "the state must be sealed");
 
     // The provider ends its session and echoes the state (RP-Initiated Logout §3).
@@ -102,21 +82,15 @@ async fn logout_sends_a_fresh_state_that_is_checked_on_return() {
 
     // Every logout gets a new state.
     let again = log_in_and_out(&s, &mut browser).await;
-    assert_ne!(query_params(&again)["state"][0], state);
+    assert_ne!(state_of(&again), state);
 }
 
 // checklist O4: the JSON logout's sealed hop leads to the same end-session URL with its state.
 #[tokio::test]
 async fn a_json_logout_carries_the_state_through_the_hop() {
-    let s = setup(options()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
-    let response = browser
-        .send(
-            reqwest::Method::POST,
-            &s.url("/auth/logout"),
-            &[("x-csrf", "1"), ("accept", "application/json")],
-        )
+    let (s, mut browser) = signed_in(options()).await;
+    let response = s
+        .logout(&mut browser, &[("accept", "application/json")])
         .await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -126,7 +100,7 @@ async fn a_json_logout_carries_the_state_through_the_hop() {
         "the state travels sealed in the hop: {hop}"
     );
     let end_session = location(&browser.get(&hop).await);
-    let state = query_params(&end_session)["state"][0].clone();
+    let state = state_of(&end_session);
     let back = absolute(&end_session, &location(&browser.get(&end_session).await));
     assert!(back.ends_with(&format!("/auth/logout/done?state={state}")));
     let done = browser.get(&back).await;
@@ -139,12 +113,10 @@ async fn a_json_logout_carries_the_state_through_the_hop() {
 // cookie survives a forged return so that the real one still matches.
 #[tokio::test]
 async fn a_missing_or_foreign_logout_state_trusts_nothing() {
-    let s = setup(options()).await;
-    let mut browser = Browser::new();
-    let end_session = log_in_and_out(&s, &mut browser).await;
-    let state = query_params(&end_session)["state"][0].clone();
+    let (s, mut browser, end_session) = logged_out().await;
+    let state = state_of(&end_session);
     let mut other = Browser::new();
-    let foreign = query_params(&log_in_and_out(&s, &mut other).await)["state"][0].clone();
+    let foreign = state_of(&log_in_and_out(&s, &mut other).await);
     for query in [
         String::new(),
         "?state=".to_owned(),
@@ -192,20 +164,12 @@ async fn a_missing_or_foreign_logout_state_trusts_nothing() {
 // and logging out again replaces it rather than clearing and setting it in one answer.
 #[tokio::test]
 async fn the_logout_cookie_is_not_taken_for_a_login_cookie() {
-    let s = setup(options()).await;
-    let mut browser = Browser::new();
-    let first = log_in_and_out(&s, &mut browser).await;
+    let (s, mut browser, first) = logged_out().await;
     for _ in 0..4 {
         let login = browser.get(&s.url("/auth/login")).await;
         assert!(!clears(&login, LOGOUT_COOKIE));
     }
-    let response = browser
-        .send(
-            reqwest::Method::POST,
-            &s.url("/auth/logout"),
-            &[("x-csrf", "1")],
-        )
-        .await;
+    let response = s.logout(&mut browser, &[]).await;
     let lines: Vec<String> = set_cookie_lines(&response)
         .into_iter()
         .filter(|l| l.starts_with(&format!("{LOGOUT_COOKIE}=")))
@@ -213,12 +177,12 @@ async fn the_logout_cookie_is_not_taken_for_a_login_cookie() {
     assert_eq!(lines.len(), 1, "one Set-Cookie per name: {lines:?}");
     assert!(!lines[0].contains("Max-Age=0"));
     // The first logout's state is spent: only the newest one matches.
-    let old = query_params(&first)["state"][0].clone();
+    let old = state_of(&first);
     let done = browser
         .get(&s.url(&format!("/auth/logout/done?state={old}")))
         .await;
     assert!(!clears(&done, LOGOUT_COOKIE));
-    let new = query_params(&location(&response))["state"][0].clone();
+    let new = state_of(&location(&response));
     let done = browser
         .get(&s.url(&format!("/auth/logout/done?state={new}")))
         .await;
@@ -229,9 +193,7 @@ async fn the_logout_cookie_is_not_taken_for_a_login_cookie() {
 // refused, even as a same-origin navigation, and the session survives.
 #[tokio::test]
 async fn get_logout_is_refused_unless_configured() {
-    let s = setup(Options::default()).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, mut browser) = signed_in(Options::default()).await;
     let response = browser
         .send(
             reqwest::Method::GET,

@@ -1,8 +1,8 @@
 //! `GET /metrics` on the admin listener after real traffic (issue 5): requests by route, method
 //! class and status class, latency histograms, upstream errors, logins, refreshes, connections.
 
-use crate::auth::{Options, setup};
 use crate::support::browser::Browser;
+use crate::support::token_handler::{Options, Setup, free_port, signed_in};
 use crate::support::{TestGateway, TestUpstream};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -40,13 +40,8 @@ fn count(text: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_count_requests_logins_refreshes_and_upstream_errors() {
-    let mut options = Options::default();
-    options.provider.access_token_ttl = Duration::from_secs(1);
-    options.session_extra = "  refresh_skew: 1s\n".to_owned();
-    let s = setup(options).await;
+    let (s, mut browser) = signed_in(Options::short_lived_tokens(Duration::from_secs(1))).await;
     let admin = s.gateway.admin.unwrap();
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     // A callback with a foreign state: one failed login.
     browser
         .get(&s.url("/auth/callback?code=x&state=nope"))
@@ -112,33 +107,37 @@ async fn metrics_count_requests_logins_refreshes_and_upstream_errors() {
 
 #[tokio::test]
 async fn upstream_failures_are_counted_by_kind() {
-    let dead = crate::auth::free_port();
+    let dead = free_port();
     let gw = TestGateway::start(&format!(
         "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n\
          routes:\n  - name: dead\n    path: /\n    upstream: http://127.0.0.1:{dead}\n    auth: none\n"
     ))
     .await;
+    one_upstream_error(&gw, "/x", 502, "dead", "connect").await;
+}
+
+/// `GET path` through `gw` answers `status`, and the scrape counts it once as an upstream error
+/// of `kind` on `route` and once as a 5xx there; returns the scrape.
+async fn one_upstream_error(
+    gw: &TestGateway,
+    path: &str,
+    status: u16,
+    route: &str,
+    kind: &str,
+) -> String {
     let response = crate::support::client()
-        .get(format!("http://{}/x", gw.addr))
+        .get(gw.url(path))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 502);
+    assert_eq!(response.status(), status);
     let text = scrape(gw.admin.unwrap()).await;
-    assert_eq!(
-        value(
-            &text,
-            r#"bff_gateway_upstream_errors_total{route="dead",kind="connect"}"#
-        ),
-        1.0
-    );
-    assert_eq!(
-        value(
-            &text,
-            r#"bff_gateway_requests_total{route="dead",method="read",status="5xx"}"#
-        ),
-        1.0
-    );
+    let errors = format!(r#"bff_gateway_upstream_errors_total{{route="{route}",kind="{kind}"}}"#);
+    assert_eq!(value(&text, &errors), 1.0, "{errors}");
+    let requests =
+        format!(r#"bff_gateway_requests_total{{route="{route}",method="read",status="5xx"}}"#);
+    assert_eq!(value(&text, &requests), 1.0, "{requests}");
+    text
 }
 
 /// Polls the scrape until `series` has `expected`, for up to 5 s; returns the last value.
@@ -214,27 +213,7 @@ async fn upstream_timeouts_are_counted_as_timeout() {
         api.url()
     ))
     .await;
-    let response = crate::support::client()
-        .get(gw.url("/slow/3000"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 504);
-    let text = scrape(gw.admin.unwrap()).await;
-    assert_eq!(
-        value(
-            &text,
-            r#"bff_gateway_upstream_errors_total{route="slow",kind="timeout"}"#
-        ),
-        1.0
-    );
-    assert_eq!(
-        value(
-            &text,
-            r#"bff_gateway_requests_total{route="slow",method="read",status="5xx"}"#
-        ),
-        1.0
-    );
+    let text = one_upstream_error(&gw, "/slow/3000", 504, "slow", "timeout").await;
     assert_eq!(
         count(
             &text,
@@ -245,15 +224,10 @@ async fn upstream_timeouts_are_counted_as_timeout() {
 }
 
 /// A signed-in browser whose access token needs a refresh on its next API call.
-async fn signed_in_with_an_expired_token() -> (crate::auth::Setup, Browser) {
-    let mut options = Options::default();
-    options.provider.access_token_ttl = Duration::from_secs(1);
-    options.session_extra = "  refresh_skew: 1s\n".to_owned();
-    let s = setup(options).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+async fn signed_in_with_an_expired_token() -> (Setup, Browser) {
+    let signed = signed_in(Options::short_lived_tokens(Duration::from_secs(1))).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    (s, browser)
+    signed
 }
 
 // checklist R4: a refused refresh (invalid_grant) ends the session and is counted as `refused`.

@@ -3,15 +3,43 @@
 //! serving and is counted; session keys rotate this way without logging anyone out.
 
 use crate::support::TestUpstream;
+use crate::support::browser::Browser;
 use crate::support::process::GatewayProcess;
-use std::path::Path;
+use crate::support::token_handler::{KEY_A, KEY_B, demo_provider, free_port};
+use bff_demo_auth_server::AuthServer;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Not a configuration: the reload must refuse it and keep the one it has.
+const INVALID: &str = "server:\n  listen: [not, an, address]\nroutes: nope\n";
 
 fn yaml(upstream: &str, extra_route: &str) -> String {
     format!(
         "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n  shutdown_grace: 5s\n\
          routes:\n  - name: api\n    path: /api\n    upstream: {upstream}\n    strip_prefix: true\n    auth: none\n{extra_route}"
     )
+}
+
+/// The real binary serving `yaml(upstream, "")` from a file in a new temporary directory (kept
+/// alive by the caller), once `/api/x` answers.
+async fn serving_from_file(upstream: &str) -> (tempfile::TempDir, PathBuf, GatewayProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(&path, yaml(upstream, "")).unwrap();
+    let gw = GatewayProcess::start(&path, &[]);
+    assert_eq!(status(&gw.url("/api/x")).await, 200);
+    (dir, path, gw)
+}
+
+/// Waits until `gw` counts one invalid reload (`what` names it), then checks that `path` is
+/// still served by the old configuration.
+async fn an_invalid_reload_keeps_serving(gw: &GatewayProcess, what: &str, path: &str) {
+    eventually(what, async || reloads(gw, "invalid").await == 1).await;
+    assert_eq!(
+        status(&gw.url(path)).await,
+        200,
+        "the old configuration stopped serving"
+    );
 }
 
 /// Writes like Kubernetes does: a new file renamed over the old one.
@@ -58,11 +86,7 @@ async fn reloads(gw: &GatewayProcess, outcome: &str) -> u32 {
 #[tokio::test]
 async fn a_changed_file_applies_new_routes_and_an_invalid_one_keeps_the_old() {
     let api = TestUpstream::echo().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gateway.yaml");
-    std::fs::write(&path, yaml(&api.url(), "")).unwrap();
-    let gw = GatewayProcess::start(&path, &[]);
-    assert_eq!(status(&gw.url("/api/x")).await, 200);
+    let (_dir, path, gw) = serving_from_file(&api.url()).await;
     assert_eq!(status(&gw.url("/new/x")).await, 404);
 
     // A request in flight while the file changes finishes on the old configuration.
@@ -84,19 +108,8 @@ async fn a_changed_file_applies_new_routes_and_an_invalid_one_keeps_the_old() {
     );
     assert_eq!(reloads(&gw, "applied").await, 1);
 
-    replace(
-        &path,
-        "server:\n  listen: [not, an, address]\nroutes: nope\n",
-    );
-    eventually("the invalid reload to be counted", async || {
-        reloads(&gw, "invalid").await == 1
-    })
-    .await;
-    assert_eq!(
-        status(&gw.url("/new/x")).await,
-        200,
-        "the old configuration stopped serving"
-    );
+    replace(&path, INVALID);
+    an_invalid_reload_keeps_serving(&gw, "the invalid reload to be counted", "/new/x").await;
     let logged = gw.drain_lines();
     assert!(
         logged
@@ -113,15 +126,9 @@ async fn status_owned(url: String) -> u16 {
 // Session keys rotate by SIGHUP without logging anyone out (checklist K3).
 #[tokio::test]
 async fn sighup_rotates_session_keys_without_ending_sessions() {
-    use crate::auth::{KEY_A, KEY_B};
-    use bff_demo_auth_server::{AuthServer, AuthServerConfig};
-    let port = crate::auth::free_port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut config = AuthServerConfig {
-        auto_approve: true,
-        auto_login_user: Some("demo".to_owned()),
-        ..AuthServerConfig::default()
-    };
+    let mut config = demo_provider();
     config.clients[0].redirect_uris = vec![format!("{base}/auth/callback")];
     let provider = AuthServer::start(config).await.unwrap();
     let api = TestUpstream::echo().await;
@@ -144,18 +151,14 @@ async fn sighup_rotates_session_keys_without_ending_sessions() {
     )
     .unwrap();
     let gw = GatewayProcess::start(&path, &[]);
-    let mut browser = crate::support::browser::Browser::new();
+    let mut browser = Browser::new();
     let admin = gw.admin.unwrap();
     eventually("readiness", async || {
         status(&format!("http://{admin}/readyz")).await == 200
     })
     .await;
-    let login = browser.get(&format!("{base}/auth/login")).await;
-    let authorize = crate::support::browser::location(&login);
-    let back = browser.get(&authorize).await;
-    let callback =
-        crate::support::browser::absolute(&authorize, &crate::support::browser::location(&back));
-    assert_eq!(browser.get(&callback).await.status(), 200);
+    let login = browser.start_login(&format!("{base}/auth/login")).await;
+    assert_eq!(browser.get(&login.callback).await.status(), 200);
     let old_cookie = browser.cookie_header(&base).unwrap();
 
     // New key first, the old one still accepted.
@@ -261,26 +264,11 @@ fn overwrite_unseen(path: &Path, text: &str) {
 #[tokio::test]
 async fn an_invalid_file_then_sighup_keeps_the_old_config_and_is_counted() {
     let api = TestUpstream::echo().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gateway.yaml");
-    std::fs::write(&path, yaml(&api.url(), "")).unwrap();
-    let gw = GatewayProcess::start(&path, &[]);
-    assert_eq!(status(&gw.url("/api/x")).await, 200);
+    let (_dir, path, gw) = serving_from_file(&api.url()).await;
 
-    overwrite_unseen(
-        &path,
-        "server:\n  listen: [not, an, address]\nroutes: nope\n",
-    );
+    overwrite_unseen(&path, INVALID);
     gw.signal("HUP");
-    eventually("the invalid SIGHUP reload to be counted", async || {
-        reloads(&gw, "invalid").await == 1
-    })
-    .await;
-    assert_eq!(
-        status(&gw.url("/api/x")).await,
-        200,
-        "the old configuration stopped serving"
-    );
+    an_invalid_reload_keeps_serving(&gw, "the invalid SIGHUP reload to be counted", "/api/x").await;
     let admin = gw.admin.unwrap();
     assert_eq!(status(&format!("http://{admin}/readyz")).await, 200);
     assert_eq!(reloads(&gw, "applied").await, 0);

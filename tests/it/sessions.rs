@@ -1,8 +1,10 @@
 //! Session cookies end to end: split `Cookie` fields over HTTP/2 and HTTP/1.1 (checklist S6),
 //! `session.same_site: lax` (S1), an expired session (S7, S3), and CORS on a CSRF refusal (X3).
 
-use crate::auth::{Options, Setup, setup};
-use crate::support::browser::Browser;
+use crate::support::browser::{Browser, clears};
+use crate::support::token_handler::{
+    Options, Setup, assert_cors_allows, assert_no_cors, setup, signed_in,
+};
 use crate::support::upstream::Echo;
 use std::time::Duration;
 
@@ -10,9 +12,7 @@ use std::time::Duration;
 async fn chunked_session() -> (Setup, Browser) {
     let mut options = Options::default();
     options.provider.users[0].name = "N".repeat(2500);
-    let s = setup(options).await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
+    let (s, browser) = signed_in(options).await;
     let chunks = browser
         .jar(&s.base)
         .keys()
@@ -114,24 +114,18 @@ async fn same_site_lax_gives_a_lax_session_cookie_and_keeps_csrf() {
 // routes and at /auth/session, and nothing reaches the upstream.
 #[tokio::test]
 async fn an_expired_session_cookie_is_401_and_cleared() {
-    let s = setup(Options {
+    let (s, mut browser) = signed_in(Options {
         session_extra: "  absolute_lifetime: 2s\n  idle_timeout: 2s\n".to_owned(),
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     assert_eq!(s.api(&mut browser, "/api/x").await.status(), 200);
     let saved = browser.jars.clone();
     tokio::time::sleep(Duration::from_millis(3100)).await;
     let response = s.api(&mut browser, "/api/x").await;
     assert_eq!(response.status(), 401);
     assert!(
-        response.headers().get_all("set-cookie").iter().any(|v| v
-            .to_str()
-            .unwrap()
-            .starts_with("__Host-bff=;")
-            && v.to_str().unwrap().contains("Max-Age=0")),
+        clears(&response, "__Host-bff"),
         "the expired session cookie was not cleared"
     );
     assert!(!browser.jar(&s.base).contains_key("__Host-bff"));
@@ -147,13 +141,11 @@ async fn an_expired_session_cookie_is_401_and_cleared() {
 // allowed origin is readable by the SPA; for another origin it carries no CORS headers.
 #[tokio::test]
 async fn csrf_refusals_carry_cors_headers_for_allowed_origins() {
-    let s = setup(Options {
+    let (s, mut browser) = signed_in(Options {
         auth_extra: "  allowed_origins: [\"https://spa.example\"]\n".to_owned(),
         ..Options::default()
     })
     .await;
-    let mut browser = Browser::new();
-    s.login(&mut browser).await;
     let response = browser
         .send(
             reqwest::Method::POST,
@@ -162,14 +154,7 @@ async fn csrf_refusals_carry_cors_headers_for_allowed_origins() {
         )
         .await;
     assert_eq!(response.status(), 403);
-    assert_eq!(
-        response.headers()["access-control-allow-origin"],
-        "https://spa.example"
-    );
-    assert_eq!(
-        response.headers()["access-control-allow-credentials"],
-        "true"
-    );
+    assert_cors_allows(&response, "https://spa.example");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "csrf");
     let response = browser
@@ -180,10 +165,5 @@ async fn csrf_refusals_carry_cors_headers_for_allowed_origins() {
         )
         .await;
     assert_eq!(response.status(), 403);
-    assert!(
-        response
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
+    assert_no_cors(&response);
 }

@@ -11,6 +11,25 @@ pub struct StoredCookie {
     pub attributes: String,
 }
 
+impl StoredCookie {
+    /// Asserts that the cookie was set with every one of `attributes`.
+    pub fn assert_attributes(&self, attributes: &[&str]) {
+        for attribute in attributes {
+            assert!(
+                self.attributes.contains(attribute),
+                "{attribute}: {}",
+                self.attributes
+            );
+        }
+    }
+}
+
+/// Where a login went: the provider's authorize URL and the callback URL it redirected back to.
+pub struct StartedLogin {
+    pub authorize: String,
+    pub callback: String,
+}
+
 pub struct Browser {
     pub client: reqwest::Client,
     /// Cookies per host (`127.0.0.1:port`), like a browser's jar for distinct origins.
@@ -103,6 +122,25 @@ impl Browser {
         self.send(reqwest::Method::GET, url, &[]).await
     }
 
+    /// `GET login_url` (a gateway's `/auth/login`), then the provider's authorize URL, which
+    /// answers without a form; the redirect back to the callback is not followed.
+    pub async fn start_login(&mut self, login_url: &str) -> StartedLogin {
+        let login = self.get(login_url).await;
+        assert_eq!(login.status(), 302, "login must redirect to the provider");
+        let authorize = location(&login);
+        let at_provider = self.get(&authorize).await;
+        assert!(
+            at_provider.status().is_redirection(),
+            "provider did not redirect back: {}",
+            at_provider.status()
+        );
+        let callback = absolute(&authorize, &location(&at_provider));
+        StartedLogin {
+            authorize,
+            callback,
+        }
+    }
+
     /// Follows redirects (resolving relative Locations) until a non-redirect answer.
     pub async fn follow(&mut self, mut url: String) -> (String, reqwest::Response) {
         for _ in 0..10 {
@@ -134,6 +172,23 @@ pub fn absolute(base: &str, location: &str) -> String {
         let host = rest.split('/').next().unwrap_or_default();
         format!("{scheme}://{host}{location}")
     }
+}
+
+/// Every `Set-Cookie` line of a response.
+pub fn set_cookie_lines(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Whether the response deletes cookie `name` (`name=;` with `Max-Age=0`).
+pub fn clears(response: &reqwest::Response, name: &str) -> bool {
+    set_cookie_lines(response)
+        .iter()
+        .any(|l| l.starts_with(&format!("{name}=;")) && l.contains("Max-Age=0"))
 }
 
 /// Query parameters of a URL.

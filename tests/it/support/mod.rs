@@ -1,9 +1,11 @@
-//! Test harness: a gateway started in-process on port 0, real hyper upstreams, raw sockets.
+//! Test harness: a gateway started in-process on port 0, real hyper upstreams, raw sockets, the
+//! token handler in front of the demo authorization server (`token_handler`).
 
 #![allow(dead_code)]
 
 pub mod browser;
 pub mod process;
+pub mod token_handler;
 pub mod upstream;
 
 use bff_gateway::Running;
