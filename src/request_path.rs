@@ -1,10 +1,12 @@
 //! Normalises a request path once, before routing, so that the path a route matched is exactly
 //! the path the upstream receives (checklist P1).
 //!
-//! Refused, not repaired: anything but an origin-form path, malformed `%` escapes, escapes that
-//! decode to a separator or a dot segment (`%2f`, `%5c`, `%2e%2e`, `%00`), a raw `\`, and `.` or
-//! `..` segments. Repeated slashes are merged. This module must never decode a path for the
-//! upstream: what is forwarded is the client's own bytes, minus merged slashes.
+//! Refused, not repaired: anything but an origin-form path, raw bytes outside ASCII (RFC 3986
+//! has them percent-encoded; an upstream could read them in another charset), malformed `%`
+//! escapes, escapes that decode to a separator or a dot segment (`%2f`, `%5c`, `%2e%2e`, `%00`),
+//! a raw `\`, and `.` or `..` segments. Repeated slashes are merged. This module must never
+//! decode a path for the upstream: what is forwarded is the client's own bytes, minus merged
+//! slashes.
 
 use std::borrow::Cow;
 use thiserror::Error;
@@ -13,6 +15,8 @@ use thiserror::Error;
 pub enum PathError {
     #[error("the request target must be a path starting with `/`")]
     NotOriginForm,
+    #[error("the path has a byte outside ASCII; send it percent-encoded")]
+    RawNonAscii,
     #[error("the path has a malformed `%` escape")]
     BadPercentEncoding,
     #[error("the path has an escaped `/`, `\\` or NUL (`%2f`, `%5c`, `%00`)")]
@@ -34,6 +38,7 @@ pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
     while i < bytes.len() {
         match bytes[i] {
             b'\\' => return Err(PathError::Backslash),
+            0x80.. => return Err(PathError::RawNonAscii),
             b'%' => {
                 let value = decode_escape(bytes, i)?;
                 if matches!(value, b'/' | b'\\' | 0) {
@@ -155,6 +160,15 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    // Browsers send such bytes percent-encoded; only a hand-made request has them raw.
+    #[test]
+    fn raw_bytes_outside_ascii_are_refused() {
+        for path in ["/api/é", "/api/\u{ff0f}admin"] {
+            assert_eq!(normalise(path), Err(PathError::RawNonAscii), "{path}");
+        }
+        assert!(normalise("/api/%C3%A9").is_ok());
     }
 
     #[test]

@@ -8,16 +8,19 @@
 //! wake-ups, no shared pool lock on the hot path.
 //!
 //! Limits: at most `max_connections` open connections (accepting pauses at the cap), a deadline
-//! for the TLS handshake and for reading request headers (slowloris), a header-block size cap
+//! for the TLS handshake, for a connection's first bytes (`first_bytes`) and for reading request
+//! headers (slowloris), a header-block size cap
 //! (431) and count cap, HTTP/2 stream and reset caps. An `h2c` upgrade is never honoured: hyper
 //! does not implement it and the `Upgrade` header is hop-by-hop, so it never reaches an upstream.
 
 pub mod admin;
+mod first_bytes;
 pub mod tls;
 
 use crate::config::Limits;
 use crate::gateway::Gateway;
 use arc_swap::ArcSwap;
+use first_bytes::FirstBytesDeadline;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -63,6 +66,7 @@ impl Workers {
         let shared = Arc::new(Shared {
             builder: connection_builder(&listener.limits),
             handshake_timeout: listener.limits.tls_handshake_timeout,
+            first_bytes_timeout: listener.limits.header_read_timeout,
             // `max_connections` holds across all workers.
             permits: Arc::new(Semaphore::new(listener.limits.max_connections)),
             tls: listener.tls,
@@ -114,6 +118,8 @@ impl Workers {
 struct Shared {
     builder: auto::Builder<TokioExecutor>,
     handshake_timeout: Duration,
+    /// How long a connection may take to send the bytes that pick HTTP/1 or HTTP/2.
+    first_bytes_timeout: Duration,
     permits: Arc<Semaphore>,
     tls: Option<TlsAcceptor>,
     connections: prometheus_client::metrics::gauge::Gauge,
@@ -237,6 +243,7 @@ impl Connection {
             });
             future
         });
+        let io = FirstBytesDeadline::new(io, shared.first_bytes_timeout);
         let connection = shared
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
