@@ -110,3 +110,5 @@ pub async fn read_until_close(stream: &mut TcpStream, wait: Duration) -> String 
 pub fn status_of(raw: &str) -> Option<u16> {
     raw.split_whitespace().nth(1)?.parse().ok()
 }
+pub mod http2_frames;
+pub mod proc_stats;
