@@ -40,6 +40,13 @@ pub struct FaultSettings {
     pub no_rotation: bool,
     /// The JWKS also publishes the key the `unknown_kid` fault signs with (a key rollover).
     pub publish_foreign_key: bool,
+    /// The discovery document answers this status with a garbage body.
+    pub discovery_status: Option<u16>,
+    /// The JWKS answers this status with a garbage body.
+    pub jwks_status: Option<u16>,
+    /// ID tokens' `iat` and `exp` as a clock this many seconds ahead of the real one would set
+    /// them (negative: behind), for testing a client's clock-skew leeway.
+    pub clock_offset: i64,
 }
 
 /// The live fault switches of one server (interior mutability; cheap to read).

@@ -39,6 +39,8 @@ pub struct MintError(String);
 
 /// The claims, with the claim faults applied.
 fn claims(input: &IdTokenInput<'_>, faults: &FaultSettings, now: u64) -> Map<String, Value> {
+    // The `clock_offset` fault: the claims of a provider whose clock is off by that much.
+    let now = now.saturating_add_signed(faults.clock_offset);
     let (iat, exp) = if faults.expired {
         (now.saturating_sub(7200), now.saturating_sub(3600))
     } else {

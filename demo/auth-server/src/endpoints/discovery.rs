@@ -1,4 +1,5 @@
-//! `GET /.well-known/openid-configuration` (OIDC Discovery §3, RFC 8414).
+//! `GET /.well-known/openid-configuration` (OIDC Discovery §3, RFC 8414). Honours the
+//! `discovery_status` fault.
 
 use crate::events::AuthEvent;
 use crate::state::State;
@@ -9,6 +10,9 @@ use serde_json::json;
 /// The provider metadata.
 pub fn handle(state: &State) -> Response {
     state.emit(|| AuthEvent::DiscoveryServed);
+    if let Some(status) = state.faults.get().discovery_status {
+        return super::token::garbage(status);
+    }
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     web::json(
         StatusCode::OK,

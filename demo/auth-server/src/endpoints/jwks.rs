@@ -1,4 +1,5 @@
-//! `GET /oauth2/jwks`: the public signing key (RFC 7517).
+//! `GET /oauth2/jwks`: the public signing key (RFC 7517). Honours the `jwks_status` and
+//! `publish_foreign_key` faults.
 
 use crate::events::AuthEvent;
 use crate::state::State;
@@ -9,6 +10,9 @@ use serde_json::json;
 /// The JWK Set.
 pub fn handle(state: &State) -> Response {
     state.emit(|| AuthEvent::JwksServed);
+    if let Some(status) = state.faults.get().jwks_status {
+        return super::token::garbage(status);
+    }
     let mut keys = vec![state.keys.jwk()];
     if state.faults.get().publish_foreign_key
         && let Ok(foreign) = crate::keys::foreign()

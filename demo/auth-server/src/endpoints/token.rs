@@ -19,8 +19,9 @@ use http::header::{self, HeaderValue};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
-/// The `token_endpoint_status` fault: that status with a body no client can parse.
-fn garbage(status: u16) -> Response {
+/// The `token_endpoint_status`, `discovery_status` and `jwks_status` faults: that status with a
+/// body no client can parse.
+pub(crate) fn garbage(status: u16) -> Response {
     let mut response = Response::new(Full::new(Bytes::from_static(
         b"<html><body>Internal hiccup {{not json",
     )));

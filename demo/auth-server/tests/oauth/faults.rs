@@ -159,3 +159,51 @@ async fn token_endpoint_faults() {
     assert!(started.elapsed() >= Duration::from_millis(400));
     assert!(server.faults().get().delay.is_some());
 }
+
+#[tokio::test]
+async fn discovery_and_jwks_faults_answer_garbage_until_cleared() {
+    let server = AuthServer::start(config()).await.unwrap();
+    let discovery = format!("{}/.well-known/openid-configuration", server.issuer());
+    let jwks_url = format!("{}/oauth2/jwks", server.issuer());
+    server.faults().set(|f| {
+        f.discovery_status = Some(200);
+        f.jwks_status = Some(503);
+    });
+    let answer = http().get(&discovery).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(answer.json::<Value>().await.is_err(), "garbage, not JSON");
+    let answer = http().get(&jwks_url).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.json::<Value>().await.is_err(), "garbage, not JSON");
+    server.faults().clear();
+    let document: Value = http()
+        .get(&discovery)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["issuer"], server.issuer());
+    assert!(!jwks(&server).await.keys.is_empty());
+}
+
+#[tokio::test]
+async fn clock_offset_moves_iat_and_exp_and_keeps_the_signature() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (server, header, c, token) = id_token_with(|f| f.clock_offset = 120).await;
+    let iat = c["iat"].as_u64().unwrap();
+    assert!((now + 119..=now + 125).contains(&iat), "{c}");
+    assert_eq!(c["exp"].as_u64().unwrap() - iat, 300, "{c}");
+    assert!(signature_valid(
+        &jwks(&server).await,
+        &token,
+        header["kid"].as_str().unwrap()
+    ));
+    let (_, _, c, _) = id_token_with(|f| f.clock_offset = -400).await;
+    let exp = c["exp"].as_u64().unwrap();
+    assert!(exp < now && exp + 110 > now, "{c}");
+}
