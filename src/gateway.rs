@@ -311,8 +311,18 @@ impl Gateway {
         let upstream_request =
             Request::from_parts(parts, LimitedBody::new(body, config.max_body_bytes));
 
-        // Phase 5: forward.
-        let mut response = forwarder.forward(upstream_request, config.timeout).await?;
+        // Phase 5: forward. A failed upstream still gets the session the auth step refreshed:
+        // dropping it would leave the browser with a refresh token the provider has rotated.
+        let mut response = match forwarder.forward(upstream_request, config.timeout).await {
+            Ok(response) => response,
+            Err(error) => {
+                return Err(Refusal {
+                    error,
+                    set_cookies: grant.map(|g| g.set_cookies).unwrap_or_default(),
+                    cors,
+                });
+            }
+        };
         if let (Some((state, method, uri, headers)), Some(th)) = (replay, token_handler)
             && auth::api::rejects_token(&response)
         {
@@ -375,8 +385,15 @@ async fn retry_with_refreshed_token(
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    let response = forwarder.forward(request, config.timeout).await?;
-    Ok((response, retried))
+    match forwarder.forward(request, config.timeout).await {
+        Ok(response) => Ok((response, retried)),
+        // The refreshed session is kept even when the retry fails.
+        Err(error) => Err(Refusal {
+            error,
+            set_cookies: retried.set_cookies,
+            cors: None,
+        }),
+    }
 }
 
 /// The upstream clients, one per worker; never empty.

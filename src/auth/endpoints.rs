@@ -8,6 +8,7 @@ use super::pages::{self, with_cookies};
 use super::{LOGIN_TTL, NoSession, TokenHandler, return_to, unix_now};
 use crate::body::ResponseBody;
 use crate::oauth::client::error_chain;
+use crate::oauth::http::ProviderHttpError;
 use crate::oauth::id_token::{IdTokenError, constant_time_eq};
 use crate::oauth::pkce::{Pkce, random_token};
 use crate::oauth::{Provider, TokenError};
@@ -380,6 +381,8 @@ impl TokenHandler {
                 tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "code exchange failed");
                 match error {
                     TokenError::Rejected { .. } => (StatusCode::BAD_REQUEST, "code_rejected", "The provider refused the sign-in code. Please start again."),
+                    // checklist D4: a token endpoint that does not answer in time is a 504.
+                    TokenError::Unavailable(ProviderHttpError::Timeout { .. }) => (StatusCode::GATEWAY_TIMEOUT, "provider_unavailable", "The sign-in provider could not be reached in time. Please try again."),
                     TokenError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "provider_unavailable", "The sign-in provider could not be reached. Please try again."),
                     TokenError::Invalid(_) => (StatusCode::BAD_GATEWAY, "provider_invalid", "The sign-in provider's answer was unusable."),
                 }

@@ -40,12 +40,17 @@ pub enum ProviderHttpError {
 }
 
 impl ProviderHttpError {
-    /// Transient failures (worth a retry later, session kept) versus definite answers.
+    /// Transient failures (worth a retry later, session kept) versus definite answers. An
+    /// answer that is not JSON at all (an HTML error page from a proxy in front of the provider)
+    /// says nothing about the grant, so it is transient too.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unreachable { .. } | Self::Timeout { .. } | Self::TooLarge { .. } => true,
+            Self::Unreachable { .. }
+            | Self::Timeout { .. }
+            | Self::TooLarge { .. }
+            | Self::BadJson { .. } => true,
             Self::Status { status, .. } => *status >= 500,
-            Self::Redirect { .. } | Self::BadJson { .. } | Self::Setup(_) => false,
+            Self::Redirect { .. } | Self::Setup(_) => false,
         }
     }
 }

@@ -111,4 +111,6 @@ pub fn status_of(raw: &str) -> Option<u16> {
     raw.split_whitespace().nth(1)?.parse().ok()
 }
 pub mod http2_frames;
+pub mod observe;
 pub mod proc_stats;
+pub mod relay;
