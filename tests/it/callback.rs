@@ -158,9 +158,9 @@ async fn a_callback_without_state_ends_all_pending_logins_but_a_foreign_one_ends
 }
 
 // Issue 3 ("an unreachable provider is a clear error, never a hang"): a token endpoint that
-// does not answer gives a clear 502 page within `oauth.timeout`, and no session.
+// does not answer gives a clear 504 page within `oauth.timeout`, and no session.
 #[tokio::test]
-async fn a_hanging_token_endpoint_answers_502_within_the_timeout() {
+async fn a_hanging_token_endpoint_answers_504_within_the_timeout() {
     let s = setup(Options {
         oauth_extra: "  timeout: 1s\n".to_owned(),
         ..Options::default()
@@ -174,11 +174,7 @@ async fn a_hanging_token_endpoint_answers_502_within_the_timeout() {
     let started = Instant::now();
     let response = browser.get(&callback).await;
     let took = started.elapsed();
-    assert!(
-        matches!(response.status().as_u16(), 502 | 504),
-        "{}",
-        response.status()
-    );
+    assert_eq!(response.status(), 504);
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(took >= Duration::from_millis(900), "took {took:?}");
     assert!(!browser.jar(&s.base).contains_key("__Host-bff"));
