@@ -200,7 +200,11 @@ impl TokenHandler {
             .filter(|(n, _)| n.starts_with(prefix.as_str()) && *n != logout)
         {
             match self.open_login(name, value, now) {
-                Some(login) => live.push((login.created_ms.max(login.created * 1000), name)),
+                // Saturating: an overflow panic found with the `login_cookie` fuzz target.
+                Some(login) => live.push((
+                    login.created_ms.max(login.created.saturating_mul(1000)),
+                    name,
+                )),
                 None => out.extend(cookies::clear(&self.login_cookie_spec(name.to_owned()), 0)),
             }
         }
@@ -547,6 +551,22 @@ mod tests {
                     routes:\n  - path: /\n    upstream: http://127.0.0.1:1\n";
         let config = load_str(yaml, "t.yaml", Path::new("."), &|_| None).unwrap();
         TokenHandler::new(&config).unwrap().unwrap()
+    }
+
+    // Found with the login_cookie fuzz target (issue 7): a login state whose `created` is near
+    // u64::MAX overflowed the eviction order (a panic with overflow checks); now it is the newest.
+    #[test]
+    fn fuzz_login_state_created_near_u64_max_is_evicted_without_overflow() {
+        let th = handler();
+        let now = 1_800_000_000;
+        let name = th.login_cookie_name("s");
+        let plaintext = format!(r#"{{"state":"s","return_to":"/","created":{}}}"#, u64::MAX);
+        let sealed = th.login_codec.seal(&name, plaintext.as_bytes(), now + 60);
+        let header = HeaderValue::from_str(&format!("{name}={sealed}")).unwrap();
+        let cookies = RequestCookies::parse(std::iter::once(&header));
+        assert!(th.open_login(&name, &sealed, now).is_some());
+        // One live login: with the default of three, none is evicted.
+        assert!(th.evict_login_cookies(&cookies, now).is_empty());
     }
 
     // checklist B1, A7: a login cookie older than its 10 minutes is no login at all.

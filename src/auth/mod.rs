@@ -161,8 +161,15 @@ impl TokenHandler {
                 session
             }
         };
-        if now >= session.created + self.session.absolute_lifetime.as_secs()
-            || now >= session.seen + self.session.idle_timeout.as_secs()
+        // Checked: timestamps so large that the end overflows make no session (a panic with
+        // overflow checks, a wrapped end without; found with the `session_cookie` fuzz target).
+        let ended = |start: u64, length: Duration| {
+            start
+                .checked_add(length.as_secs())
+                .is_none_or(|end| now >= end)
+        };
+        if ended(session.created, self.session.absolute_lifetime)
+            || ended(session.seen, self.session.idle_timeout)
         {
             return Err(NoSession::Invalid);
         }
@@ -298,6 +305,32 @@ mod tests {
             th.open_session(&cookies, now + 8 * 3600).unwrap_err(),
             NoSession::Invalid
         );
+    }
+
+    // Found with the session_cookie fuzz target (issue 7): `created` or `seen` near u64::MAX
+    // overflowed the lifetime sums (a panic with overflow checks); such a session is no session.
+    // checklist S3, S7.
+    #[test]
+    fn fuzz_session_timestamps_that_overflow_the_lifetime_are_no_session() {
+        let th = handler();
+        let now = 1_800_000_000;
+        for (created, seen) in [
+            (u64::MAX, now),
+            (now, u64::MAX),
+            (u64::MAX - 1, u64::MAX - 1),
+        ] {
+            let plaintext = format!(r#"{{"at":"a","created":{created},"seen":{seen}}}"#);
+            let sealed =
+                th.session_codec
+                    .seal(&th.session.cookie_name, plaintext.as_bytes(), now + 60);
+            let header = HeaderValue::from_str(&format!("__Host-bff={sealed}")).unwrap();
+            let cookies = RequestCookies::parse(std::iter::once(&header));
+            assert_eq!(
+                th.open_session(&cookies, now).unwrap_err(),
+                NoSession::Invalid,
+                "created {created}, seen {seen}"
+            );
+        }
     }
 
     // checklist S4: a large session is chunked, reassembled, and shrinks without stale chunks.

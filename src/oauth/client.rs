@@ -345,6 +345,10 @@ impl OAuthClient {
     }
 }
 
+/// The longest access-token lifetime taken from a provider (ten years): a larger `expires_in` is
+/// capped, so that `now + expires_in` cannot overflow (which made every request refresh).
+const MAX_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
+
 fn parse_token_response(json: &Map<String, Value>) -> Result<TokenResponse, TokenError> {
     let text = |name: &str| json.get(name).and_then(Value::as_str).map(str::to_owned);
     let access_token = text("access_token")
@@ -358,7 +362,8 @@ fn parse_token_response(json: &Map<String, Value>) -> Result<TokenResponse, Toke
         Some(Value::Number(n)) => n.as_u64(),
         Some(Value::String(s)) => s.parse().ok(),
         _ => None,
-    };
+    }
+    .map(|seconds: u64| seconds.min(MAX_EXPIRES_IN));
     Ok(TokenResponse {
         access_token,
         expires_in,
@@ -403,5 +408,24 @@ mod tests {
         .unwrap();
         assert_eq!(r.expires_in, Some(30));
         assert!(!format!("{r:?}").contains("\"a\""));
+    }
+
+    // Found reviewing the overflow fuzz findings (issue 7): `expires_in` near u64::MAX made
+    // `now + expires_in` overflow (a panic with overflow checks; without, an expiry in the past,
+    // so every request refreshed). It is capped at ten years.
+    #[test]
+    fn review_expires_in_near_u64_max_is_capped_so_the_expiry_cannot_overflow() {
+        for expires_in in [json!(u64::MAX), json!(u64::MAX.to_string())] {
+            let r = parse(
+                json!({"access_token": "a", "token_type": "Bearer", "expires_in": expires_in}),
+            )
+            .unwrap();
+            assert_eq!(r.expires_in, Some(MAX_EXPIRES_IN));
+            assert!(
+                1_800_000_000u64
+                    .checked_add(r.expires_in.unwrap())
+                    .is_some()
+            );
+        }
     }
 }

@@ -6,7 +6,8 @@ use super::http::{ProviderHttp, ProviderHttpError};
 use super::jwks::JwksCache;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::{Map, Value};
 use std::time::Duration;
 use thiserror::Error;
@@ -32,6 +33,8 @@ pub enum IdTokenError {
     Audience,
     #[error("the ID token's azp is not this client")]
     AuthorizedParty,
+    #[error("the ID token has no `iat`")]
+    NoIssuedAt,
     #[error("the ID token was issued in the future")]
     IssuedInFuture,
     #[error("the ID token's nonce does not match this login")]
@@ -59,26 +62,44 @@ pub async fn validate(
     http: &ProviderHttp,
     expected: &Expected<'_>,
 ) -> Result<Map<String, Value>, IdTokenError> {
-    if token.len() > MAX_ID_TOKEN_BYTES || token.split('.').count() != 3 {
-        return Err(IdTokenError::Malformed);
-    }
-    reject_unsupported_header(token)?;
-    let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;
-    if !expected.algs.contains(&header.alg) {
-        return Err(IdTokenError::AlgorithmNotAllowed);
-    }
+    let header = check_header(token, expected.algs)?;
     // `jku`, `x5u` and `jwk` in the header are ignored: keys only ever come from the JWKS.
     let jwk = jwks
         .find(http, header.kid.as_deref())
         .await
         .map_err(IdTokenError::Jwks)?
         .ok_or(IdTokenError::UnknownKey)?;
+    verify_with_key(token, &header, &jwk, expected)
+}
+
+/// The header of a token of the right shape and size whose algorithm is allowed. Nothing in it
+/// is trusted yet: it only picks the key. Pure, so the fuzz target `id_token` calls it directly.
+pub fn check_header(token: &str, algs: &[Algorithm]) -> Result<Header, IdTokenError> {
+    if token.len() > MAX_ID_TOKEN_BYTES || token.split('.').count() != 3 {
+        return Err(IdTokenError::Malformed);
+    }
+    reject_unsupported_header(token)?;
+    let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;
+    if !algs.contains(&header.alg) {
+        return Err(IdTokenError::AlgorithmNotAllowed);
+    }
+    Ok(header)
+}
+
+/// Checks the signature of `token` (whose `header` passed [`check_header`]) with `jwk`, then
+/// every claim; returns the claims. Pure, like [`check_header`].
+pub fn verify_with_key(
+    token: &str,
+    header: &Header,
+    jwk: &Jwk,
+    expected: &Expected<'_>,
+) -> Result<Map<String, Value>, IdTokenError> {
     if let Some(key_alg) = jwk.common.key_algorithm
         && format!("{key_alg:?}") != format!("{:?}", header.alg)
     {
         return Err(IdTokenError::UnknownKey);
     }
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| IdTokenError::UnknownKey)?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| IdTokenError::UnknownKey)?;
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[expected.issuer]);
     validation.set_audience(&[expected.client_id]);
@@ -121,8 +142,13 @@ fn check_claims(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<
     {
         return Err(IdTokenError::AuthorizedParty);
     }
-    let iat = claims.get("iat").and_then(Value::as_u64).unwrap_or(0);
-    if iat > expected.now + expected.skew.as_secs() {
+    // `iat` is REQUIRED (OIDC Core §2). jsonwebtoken ignores "iat" in `required_spec_claims`, so
+    // a token without one passed until the `id_token` fuzz target found it (issue 7).
+    let iat = claims
+        .get("iat")
+        .and_then(Value::as_f64)
+        .ok_or(IdTokenError::NoIssuedAt)?;
+    if iat > (expected.now + expected.skew.as_secs()) as f64 {
         return Err(IdTokenError::IssuedInFuture);
     }
     match (expected.nonce, claims.get("nonce").and_then(Value::as_str)) {
@@ -200,6 +226,61 @@ mod tests {
             check_claims(&c, &expected(Some("n"))),
             Err(IdTokenError::Nonce)
         ));
+    }
+
+    // Found by the id_token fuzz target (issue 7): a signed token without `iat` was accepted
+    // (jsonwebtoken does not enforce "iat" in required_spec_claims). checklist I4.
+    #[test]
+    fn fuzz_id_token_without_iat_is_rejected() {
+        let e = expected(None);
+        for iat in [None, Some(json!("1000000")), Some(json!(null))] {
+            let mut c = claims(json!({"sub": "u", "aud": "app", "exp": 1_000_600}));
+            if let Some(iat) = iat {
+                c.insert("iat".to_owned(), iat);
+            }
+            assert!(matches!(
+                check_claims(&c, &e),
+                Err(IdTokenError::NoIssuedAt)
+            ));
+        }
+        // A fractional NumericDate is still a time, and judged as one.
+        let c = claims(json!({"sub": "u", "aud": "app", "iat": 1_003_600.5}));
+        assert!(matches!(
+            check_claims(&c, &e),
+            Err(IdTokenError::IssuedInFuture)
+        ));
+        let c = claims(json!({"sub": "u", "aud": "app", "iat": 999_999.5}));
+        assert!(check_claims(&c, &e).is_ok());
+    }
+
+    // The whole pure path (header, signature, claims) with a key, as the fuzz target runs it.
+    #[test]
+    fn fuzz_signed_token_without_iat_fails_verification() {
+        use jsonwebtoken::{EncodingKey, Header as JwtHeader, encode};
+        let secret = b"a test secret for HS256 tokens!!";
+        let jwk: Jwk = serde_json::from_value(json!({
+            "kty": "oct", "kid": "k", "alg": "HS256", "k": URL_SAFE_NO_PAD.encode(secret)
+        }))
+        .unwrap();
+        let mut header = JwtHeader::new(Algorithm::HS256);
+        header.kid = Some("k".to_owned());
+        let e = Expected {
+            algs: &[Algorithm::HS256],
+            ..expected(None)
+        };
+        let sign = |claims: Value| encode(&header, &claims, &EncodingKey::from_secret(secret));
+        // jsonwebtoken judges `exp` by the system clock, the rest by `expected.now`.
+        let base = json!({"iss": "https://as", "sub": "u", "aud": "app", "exp": 4_000_000_000u64});
+        let token = sign(base.clone()).unwrap();
+        let parsed = check_header(&token, e.algs).unwrap();
+        assert!(matches!(
+            verify_with_key(&token, &parsed, &jwk, &e),
+            Err(IdTokenError::NoIssuedAt)
+        ));
+        let mut with_iat = base;
+        with_iat["iat"] = json!(1_000_000);
+        let token = sign(with_iat).unwrap();
+        assert!(verify_with_key(&token, &parsed, &jwk, &e).is_ok());
     }
 
     #[test]
