@@ -441,3 +441,144 @@ mod tests {
         assert!(!format!("{:?}", codec(&[k])).contains('['));
     }
 }
+
+/// Properties over arbitrary payloads, names and key rings (checklist S2, S3, K3).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    const NOW: u64 = 1_800_000_000;
+    const APP: &str = "https://app.example app";
+
+    fn ring(keys: &[[u8; 32]]) -> Vec<MasterKey> {
+        keys.iter().copied().map(MasterKey::new).collect()
+    }
+
+    fn codec(keys: &[MasterKey]) -> SessionCodec {
+        SessionCodec::new(Purpose::Session, keys, APP).unwrap()
+    }
+
+    /// 1 to 4 distinct keys (a repeated key would only be the same ring entry twice).
+    fn keys() -> impl Strategy<Value = Vec<[u8; 32]>> {
+        vec(any::<[u8; 32]>(), 1..=4).prop_filter("distinct keys", |keys| {
+            keys.iter()
+                .enumerate()
+                .all(|(i, k)| keys[..i].iter().all(|other| other != k))
+        })
+    }
+
+    fn payload() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![vec(any::<u8>(), 0..64), vec(any::<u8>(), 0..16 * 1024)]
+    }
+
+    fn cookie_name() -> impl Strategy<Value = String> {
+        vec(
+            prop_oneof![
+                b'a'..=b'z',
+                b'A'..=b'Z',
+                b'0'..=b'9',
+                Just(b'-'),
+                Just(b'_')
+            ],
+            1..40,
+        )
+        .prop_map(|bytes| String::from_utf8(bytes).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        // checklist S2, K3: whatever the size, a value opens to its payload with its own ring,
+        // with the sealing key anywhere in a ring, and after a rotation put a new key first.
+        #[test]
+        fn seal_then_open_round_trips_across_sizes_and_key_rings(
+            keys in keys(),
+            fresh in any::<[u8; 32]>(),
+            payload in payload(),
+            name in cookie_name(),
+            lifetime in 1..=u32::MAX as u64,
+        ) {
+            let keys = ring(&keys);
+            let sealer = codec(&keys);
+            let sealed = sealer.seal(&name, &payload, NOW + lifetime);
+            prop_assert_eq!(sealer.open(&name, &sealed, NOW), Ok(payload.clone()));
+            prop_assert!(sealed.len() <= MAX_SEALED_LEN);
+            // The first key seals; any ring that still holds it opens, in any position.
+            let mut reversed = keys.clone();
+            reversed.reverse();
+            prop_assert_eq!(codec(&reversed).open(&name, &sealed, NOW), Ok(payload.clone()));
+            // Rotation: a new first key, the old ones kept. The old value still opens; the
+            // new key seals, and the old ring cannot open that.
+            prop_assume!(keys.iter().all(|k| k.0 != fresh));
+            let mut rotated = vec![MasterKey::new(fresh)];
+            rotated.extend(keys.iter().cloned());
+            let rotated = codec(&rotated);
+            prop_assert_eq!(rotated.open(&name, &sealed, NOW), Ok(payload.clone()));
+            let resealed = rotated.seal(&name, &payload, NOW + lifetime);
+            prop_assert_eq!(rotated.open(&name, &resealed, NOW), Ok(payload.clone()));
+            prop_assert_eq!(sealer.open(&name, &resealed, NOW), Err(OpenError::UnknownKey));
+            // Dropping the sealing key from the ring ends the value.
+            if keys.len() > 1 {
+                let without = codec(&keys[1..]);
+                prop_assert_eq!(without.open(&name, &sealed, NOW), Err(OpenError::UnknownKey));
+            }
+            prop_assert_eq!(sealer.open(&name, &sealed, NOW + lifetime), Err(OpenError::Expired));
+        }
+
+        // checklist S2, S3: flipping any bits of any byte of the sealed blob fails to open.
+        #[test]
+        fn tampering_with_any_byte_fails_to_open(
+            keys in keys(),
+            payload in payload(),
+            index in any::<prop::sample::Index>(),
+            mask in 1..=u8::MAX,
+        ) {
+            let keys = ring(&keys);
+            let c = codec(&keys);
+            let sealed = c.seal("__Host-bff", &payload, NOW + 60);
+            let mut blob = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+            let at = index.index(blob.len());
+            blob[at] ^= mask;
+            let tampered = URL_SAFE_NO_PAD.encode(&blob);
+            let opened = c.open("__Host-bff", &tampered, NOW);
+            prop_assert!(opened.is_err(), "byte {} ^ {:#04x} opened", at, mask);
+        }
+
+        // checklist S3: changing any one character of the cookie text fails to open (a
+        // different base64url character either decodes to other bytes or is not canonical).
+        #[test]
+        fn changing_any_character_of_the_value_fails_to_open(
+            payload in payload(),
+            index in any::<prop::sample::Index>(),
+            replacement in any::<char>(),
+        ) {
+            let c = codec(&ring(&[[3; 32]]));
+            let sealed = c.seal("__Host-bff", &payload, NOW + 60);
+            let at = index.index(sealed.len());
+            prop_assume!(sealed.as_bytes()[at] as char != replacement);
+            let mut tampered = sealed[..at].to_owned();
+            tampered.push(replacement);
+            tampered.push_str(&sealed[at + 1..]);
+            prop_assert!(c.open("__Host-bff", &tampered, NOW).is_err());
+        }
+
+        // checklist S2: the AAD binds the name and the purpose; a value opens under no other.
+        #[test]
+        fn a_value_opens_under_its_own_name_and_purpose_only(
+            keys in keys(),
+            payload in payload(),
+            name in cookie_name(),
+            other in cookie_name(),
+        ) {
+            prop_assume!(name != other);
+            let keys = ring(&keys);
+            let session = codec(&keys);
+            let login = SessionCodec::new(Purpose::Login, &keys, APP).unwrap();
+            let sealed = session.seal(&name, &payload, NOW + 60);
+            prop_assert_eq!(session.open(&other, &sealed, NOW), Err(OpenError::Tampered));
+            prop_assert_eq!(login.open(&name, &sealed, NOW), Err(OpenError::Tampered));
+        }
+    }
+}

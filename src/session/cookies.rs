@@ -363,3 +363,185 @@ mod tests {
         assert_eq!(cookies.read("__Host-bff"), Ok(None));
     }
 }
+
+/// Properties of chunking over sizes, names and attributes (checklist S1, S4, S5, S6).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::session::codec::{MasterKey, Purpose, SessionCodec};
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    const BASE64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    /// A base64url value (what the codec writes) of `1..len` characters: a length and a seed
+    /// (drawing every character from proptest would make the large cases slow).
+    fn value(len: usize) -> impl Strategy<Value = String> {
+        (1..len, any::<u64>()).prop_map(|(len, seed)| {
+            let mut state = seed | 1;
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    BASE64URL[(state % 64) as usize] as char
+                })
+                .collect()
+        })
+    }
+
+    fn spec() -> impl Strategy<Value = CookieSpec> {
+        (
+            vec(
+                prop_oneof![
+                    b'a'..=b'z',
+                    b'A'..=b'Z',
+                    b'0'..=b'9',
+                    Just(b'-'),
+                    Just(b'_')
+                ],
+                1..40,
+            ),
+            any::<bool>(),
+            prop_oneof![Just(SameSite::Strict), Just(SameSite::Lax)],
+            proptest::option::of(0..=400 * 24 * 3600u64),
+        )
+            .prop_map(|(name, secure, same_site, max_age)| CookieSpec {
+                name: format!("__Host-{}", String::from_utf8(name).unwrap()),
+                secure,
+                same_site,
+                max_age: max_age.map(Duration::from_secs),
+            })
+    }
+
+    /// The `name=value` pairs a browser keeps from these `Set-Cookie` values.
+    fn kept(set: &[HeaderValue]) -> Vec<String> {
+        set.iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .filter(|pair| !pair.ends_with('='))
+            .collect()
+    }
+
+    fn names(set: &[HeaderValue]) -> Vec<String> {
+        set.iter()
+            .map(|v| v.to_str().unwrap().split('=').next().unwrap().to_owned())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        // checklist S1, S4: any value up to the chunk budget is written as cookies that each
+        // fit a browser (name and value under 4096 bytes, the whole line under
+        // MAX_SET_COOKIE_BYTES), carry the session attributes, name each cookie once, delete the
+        // stale chunks of a larger earlier value, and read back to the same value.
+        #[test]
+        fn split_then_join_round_trips_and_every_chunk_fits(
+            spec in spec(),
+            value in prop_oneof![value(8_000), value(MAX_CHUNKS * MAX_SET_COOKIE_BYTES)],
+            previous_chunks in 0..=MAX_CHUNKS + 2,
+        ) {
+            let set = match write(&spec, &value, previous_chunks) {
+                Ok(set) => set,
+                Err(error) => {
+                    // Only a value beyond the chunk budget is refused.
+                    prop_assert_eq!(error, ChunkError::TooLarge);
+                    prop_assert!(value.len() > MAX_CHUNKS * 3_000);
+                    return Ok(());
+                }
+            };
+            for header in &set {
+                let text = header.to_str().unwrap();
+                prop_assert!(text.len() <= MAX_SET_COOKIE_BYTES, "{} bytes", text.len());
+                let pair = text.split(';').next().unwrap();
+                prop_assert!(pair.len() < 4096);
+                prop_assert!(text.contains("; Path=/") && text.contains("; HttpOnly"), "{}", text);
+                prop_assert_eq!(text.contains("; Secure"), spec.secure);
+                let same_site = match spec.same_site {
+                    SameSite::Lax => "; SameSite=Lax",
+                    _ => "; SameSite=Strict",
+                };
+                prop_assert!(text.contains(same_site), "{}", text);
+                prop_assert!(!text.contains("Domain"), "{}", text);
+            }
+            let mut seen = names(&set);
+            let total = seen.len();
+            seen.sort();
+            seen.dedup();
+            prop_assert_eq!(seen.len(), total, "a name is set twice");
+            let kept = kept(&set);
+            // Stale chunks above the new count are deleted, none is left behind.
+            let live = kept.len().saturating_sub(1);
+            let deleted = set.len() - kept.len();
+            prop_assert_eq!(deleted, previous_chunks.min(MAX_CHUNKS).saturating_sub(live));
+            let header = HeaderValue::from_str(&kept.join("; ")).unwrap();
+            let cookies = RequestCookies::parse(std::iter::once(&header));
+            prop_assert_eq!(cookies.read(&spec.name), Ok(Some(value.clone())));
+            prop_assert_eq!(cookies.chunk_count(&spec.name), live);
+            prop_assert!(cookies.without_families(&[&spec.name]).is_none());
+        }
+
+        // checklist S6 and RFC 6265bis §4.2.2: the chunks read back when sent as separate
+        // `Cookie` lines (HTTP/2 crumbs) and in any order, among other cookies.
+        #[test]
+        fn chunks_join_from_crumbs_in_any_order(
+            spec in spec(),
+            value in value(40_000),
+            seed in any::<u64>(),
+        ) {
+            let set = write(&spec, &value, 0).unwrap();
+            let mut pairs = kept(&set);
+            pairs.push("theme=dark".to_owned());
+            // Fisher-Yates with a seeded xorshift: any order of the pairs.
+            let mut state = seed | 1;
+            for i in (1..pairs.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                pairs.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let lines: Vec<HeaderValue> =
+                pairs.iter().map(|p| HeaderValue::from_str(p).unwrap()).collect();
+            let cookies = RequestCookies::parse(lines.iter());
+            prop_assert_eq!(cookies.read(&spec.name), Ok(Some(value.clone())));
+            let rest = cookies.without_families(&[&spec.name]).unwrap();
+            prop_assert_eq!(rest.to_str().unwrap(), "theme=dark");
+        }
+
+        // checklist S5: a chunk (or the base cookie) sent twice makes the value unreadable.
+        #[test]
+        fn a_doubled_chunk_makes_the_value_unreadable(
+            spec in spec(),
+            value in value(20_000),
+            which in any::<prop::sample::Index>(),
+        ) {
+            let set = write(&spec, &value, 0).unwrap();
+            let mut pairs = kept(&set);
+            prop_assume!(!pairs.is_empty());
+            let doubled = pairs[which.index(pairs.len())].clone();
+            pairs.push(doubled);
+            let header = HeaderValue::from_str(&pairs.join("; ")).unwrap();
+            let cookies = RequestCookies::parse(std::iter::once(&header));
+            prop_assert_eq!(cookies.read(&spec.name), Err(ChunkError::Duplicate));
+        }
+
+        // checklist S2, S4, K3: a sealed payload of any size, under any key ring, survives
+        // sealing, chunking, the browser and reassembly.
+        #[test]
+        fn sealed_payloads_survive_chunking_under_any_key_ring(
+            keys in vec(any::<[u8; 32]>(), 1..=4),
+            payload in vec(any::<u8>(), 0..16 * 1024),
+            spec in spec(),
+        ) {
+            let keys: Vec<MasterKey> = keys.into_iter().map(MasterKey::new).collect();
+            let codec =
+                SessionCodec::new(Purpose::Session, &keys, "https://app.example app").unwrap();
+            let sealed = codec.seal(&spec.name, &payload, 1_800_000_060);
+            let set = write(&spec, &sealed, 0).unwrap();
+            let header = HeaderValue::from_str(&kept(&set).join("; ")).unwrap();
+            let cookies = RequestCookies::parse(std::iter::once(&header));
+            let joined = cookies.read(&spec.name).unwrap().unwrap();
+            prop_assert_eq!(codec.open(&spec.name, &joined, 1_800_000_000), Ok(payload));
+        }
+    }
+}
