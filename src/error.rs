@@ -12,12 +12,14 @@ use http::{Response, StatusCode};
 use std::time::Duration;
 use thiserror::Error;
 
-/// Which party failed: picks the status family and the log level (client → debug, upstream →
-/// warn, gateway → error).
+/// Which party failed: picks the status family, the log level (client → debug, upstream and
+/// provider → warn, gateway → error) and the log message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     Client,
     Upstream,
+    /// The sign-in provider, met by the auth step (a refresh) before any upstream was asked.
+    Provider,
     Gateway,
 }
 
@@ -107,10 +109,10 @@ impl GatewayError {
             | Self::Csrf(_)
             | Self::Unauthenticated
             | Self::LoginRedirect { .. } => Side::Client,
-            Self::UpstreamConnect(_)
-            | Self::UpstreamTimeout { .. }
-            | Self::UpstreamFailed(_)
-            | Self::ProviderUnavailable => Side::Upstream,
+            Self::UpstreamConnect(_) | Self::UpstreamTimeout { .. } | Self::UpstreamFailed(_) => {
+                Side::Upstream
+            }
+            Self::ProviderUnavailable => Side::Provider,
             Self::BuildRequest(_) | Self::SessionTooLarge => Side::Gateway,
         }
     }
@@ -150,6 +152,7 @@ impl GatewayError {
         match self.side() {
             Side::Client => tracing::debug!(route, error = %cause, "request refused"),
             Side::Upstream => tracing::warn!(route, upstream, error = %cause, "upstream failed"),
+            Side::Provider => tracing::warn!(route, error = %cause, "sign-in provider unavailable"),
             Side::Gateway => tracing::error!(route, upstream, error = %cause, "gateway failed"),
         }
         let message = self.to_string();
@@ -207,7 +210,7 @@ fn push_json_string(out: &mut String, value: &str) {
 }
 
 /// `outer: inner: innermost`, for one log line.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -240,6 +243,12 @@ mod tests {
         assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(timeout.side(), Side::Upstream);
         assert_eq!(timeout.code(), "gateway_timeout");
+        // A provider outage met by the auth step is not blamed on the route's upstream.
+        assert_eq!(GatewayError::ProviderUnavailable.side(), Side::Provider);
+        assert_eq!(
+            GatewayError::ProviderUnavailable.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert_eq!(
             GatewayError::AmbiguousLength
                 .respond("r", "u")

@@ -15,7 +15,7 @@
 
 use crate::auth::api::Refusal;
 use crate::auth::{self, TokenHandler, cors, pages};
-use crate::body::{LimitedBody, ResponseBody};
+use crate::body::{LimitedBody, ResponseBody, UpstreamBody};
 use crate::config::{AuthMode, Config};
 use crate::error::GatewayError;
 use crate::metrics::{Metrics, RouteMetrics, UpstreamFailure};
@@ -120,8 +120,8 @@ impl Gateway {
             ),
             Ok(Target::Proxy(route, path)) => (
                 route.config.name.as_str(),
-                route.upstream_label.as_str(),
-                &route.metrics,
+                route.report.upstream.as_str(),
+                &route.report.metrics,
                 self.forward(route, &path, request, &peer, self.forwarders.get(worker))
                     .await,
             ),
@@ -354,7 +354,8 @@ impl Gateway {
         }
         // Answer in the client's protocol, whatever the upstream spoke.
         *response.version_mut() = client_version;
-        let mut response = response.map(Either::Left);
+        let report = route.report.clone();
+        let mut response = response.map(|body| Either::Left(UpstreamBody::new(body, report)));
         if let Some(grant) = grant {
             response = pages::with_cookies(response, grant.set_cookies);
         }

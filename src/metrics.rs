@@ -177,6 +177,7 @@ impl Metrics {
             upstream_connect: error("connect"),
             upstream_timeout: error("timeout"),
             upstream_other: error("other"),
+            upstream_body: error("body"),
         }))
     }
 
@@ -243,6 +244,7 @@ struct RouteHandles {
     upstream_connect: Counter,
     upstream_timeout: Counter,
     upstream_other: Counter,
+    upstream_body: Counter,
 }
 
 /// A route's metric handles (cheap to clone; updates are atomic operations).
@@ -261,6 +263,8 @@ pub enum UpstreamFailure {
     Connect,
     Timeout,
     Other,
+    /// The response body broke off after its headers were passed on (reset, early close).
+    Body,
 }
 
 impl RouteMetrics {
@@ -286,6 +290,7 @@ impl RouteMetrics {
             UpstreamFailure::Connect => self.0.upstream_connect.inc(),
             UpstreamFailure::Timeout => self.0.upstream_timeout.inc(),
             UpstreamFailure::Other => self.0.upstream_other.inc(),
+            UpstreamFailure::Body => self.0.upstream_body.inc(),
         };
     }
 }

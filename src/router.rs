@@ -10,6 +10,7 @@ use crate::metrics::{Metrics, RouteMetrics};
 use http::HeaderValue;
 use http::header::InvalidHeaderValue;
 use http::uri::PathAndQuery;
+use std::sync::Arc;
 
 /// A configured route, ready for the request path.
 #[derive(Debug)]
@@ -19,8 +20,16 @@ pub struct Route {
     pub allow: Option<HeaderValue>,
     /// The upstream's authority as a `Host` value, built once.
     pub upstream_host: HeaderValue,
-    /// `scheme://authority/base`, for logs.
-    pub upstream_label: String,
+    /// What the route's logs and metrics name; shared with its streamed response bodies.
+    pub report: Arc<RouteReport>,
+}
+
+/// A route as its log lines and metrics know it.
+#[derive(Debug)]
+pub struct RouteReport {
+    pub name: String,
+    /// `scheme://authority/base`.
+    pub upstream: String,
     /// This route's counters and latency histogram.
     pub metrics: RouteMetrics,
 }
@@ -45,8 +54,11 @@ impl Router {
             routes.push(Route {
                 allow,
                 upstream_host: HeaderValue::from_str(config.upstream.authority.as_str())?,
-                upstream_label: config.upstream.to_string(),
-                metrics: metrics.route(&config.name),
+                report: Arc::new(RouteReport {
+                    name: config.name.clone(),
+                    upstream: config.upstream.to_string(),
+                    metrics: metrics.route(&config.name),
+                }),
                 config: config.clone(),
             });
         }

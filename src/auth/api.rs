@@ -8,7 +8,8 @@ use super::refresh::RefreshOutcome;
 use super::{NoSession, TokenHandler, unix_now};
 use crate::config::{AuthMode, RouteConfig, TokenKind, Unauthenticated};
 use crate::error::GatewayError;
-use crate::oauth::client::error_chain;
+use crate::error::error_chain;
+use crate::oauth::id_token::IdTokenError;
 use crate::session::Session;
 use crate::session::cookies::RequestCookies;
 use http::Method;
@@ -309,20 +310,31 @@ impl TokenHandler {
             let Some(provider) = self.client.provider() else {
                 return Err(GatewayError::ProviderUnavailable);
             };
-            let claims = self
+            match self
                 .client
                 .validate_id_token(provider, id_token, None, now)
                 .await
-                .map_err(|error| {
+            {
+                Ok(claims) => {
+                    // The subject must not change (checklist I7).
+                    if claims.get("sub") != session.claims.get("sub") {
+                        tracing::warn!(target: "bff_gateway::auth", "refreshed ID token names another subject; session ended");
+                        return Err(GatewayError::Unauthenticated);
+                    }
+                    next.idt = Some(id_token.clone());
+                }
+                // The keys to check it could not be had (the JWKS is down, or a rollover's new
+                // key is not fetchable yet): the new ID token is dropped unread, as if the
+                // provider had sent none, and the previous one is kept. Ending the session here
+                // would lose the refresh token the provider has just rotated (checklist D4).
+                Err(error @ (IdTokenError::Jwks(_) | IdTokenError::UnknownKey)) => {
+                    tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "refreshed ID token could not be checked; the previous one is kept");
+                }
+                Err(error) => {
                     tracing::warn!(target: "bff_gateway::auth", error = %error_chain(&error), "refreshed ID token rejected; session ended");
-                    GatewayError::Unauthenticated
-                })?;
-            // The subject must not change (checklist I7).
-            if claims.get("sub") != session.claims.get("sub") {
-                tracing::warn!(target: "bff_gateway::auth", "refreshed ID token names another subject; session ended");
-                return Err(GatewayError::Unauthenticated);
+                    return Err(GatewayError::Unauthenticated);
+                }
             }
-            next.idt = Some(id_token.clone());
         }
         Ok(next)
     }

@@ -7,7 +7,7 @@
 use super::pages::{self, with_cookies};
 use super::{LOGIN_TTL, NoSession, TokenHandler, return_to, unix_now};
 use crate::body::ResponseBody;
-use crate::oauth::client::error_chain;
+use crate::error::error_chain;
 use crate::oauth::http::ProviderHttpError;
 use crate::oauth::id_token::{IdTokenError, constant_time_eq};
 use crate::oauth::pkce::{Pkce, random_token};

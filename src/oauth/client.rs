@@ -8,6 +8,7 @@ use super::http::{FormAuth, ProviderHttp, ProviderHttpError, parse_json};
 use super::id_token::{self, Expected, IdTokenError};
 use super::jwks::JwksCache;
 use crate::config::{ClientAuthMethod, OAuthConfig, ProviderEndpoints, ProviderSource};
+use crate::error::error_chain;
 use serde_json::{Map, Value};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -371,17 +372,6 @@ fn parse_token_response(json: &Map<String, Value>) -> Result<TokenResponse, Toke
         id_token: text("id_token").filter(|t| !t.is_empty()),
         scope: text("scope"),
     })
-}
-
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -236,6 +236,59 @@ async fn a_jwks_down_or_garbage_at_the_callback_is_502_and_the_next_login_works(
     }
 }
 
+// checklist I7, R4, D4 (issue 7): a refresh whose new ID token cannot be checked, because the
+// provider signed it with a key the gateway has not seen (a rollover) while the JWKS is down, or
+// while the JWKS re-fetch is rate-limited (I6), is not a refused refresh: the new access and
+// (rotated) refresh tokens are stored, the request is served with the new Bearer, the unchecked
+// ID token is dropped and the previous one kept. Ending the session there (as it used to) lost
+// the refresh token the provider had just rotated. Refreshed ID tokens that are checked and fail
+// still end the session (`auth.rs`: a_refreshed_id_token_for_another_subject_ends_the_session).
+#[tokio::test]
+async fn a_refreshed_id_token_whose_keys_are_unavailable_keeps_the_refreshed_session() {
+    let (s, mut browser) = signed_in(Options::short_lived_tokens(Duration::from_secs(1))).await;
+    let admin = s.gateway.admin.unwrap();
+    let bearer_of = async |response: reqwest::Response| {
+        assert_eq!(response.status(), 200);
+        assert!(touches_session(&response), "refreshed session not stored");
+        Echo::from(response).await.header("authorization")[0].clone()
+    };
+    let first = bearer_of(s.api(&mut browser, "/api/x").await).await;
+
+    // The JWKS down: the forced re-fetch for the unknown key fails.
+    s.provider.faults().set(|f| {
+        f.unknown_kid = true;
+        f.jwks_status = Some(503);
+    });
+    let jwks_before = s.provider.count("/oauth2/jwks");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = bearer_of(s.api(&mut browser, "/api/x").await).await;
+    assert_eq!(s.provider.count("/oauth2/jwks"), jwks_before + 1);
+    assert_ne!(second, first, "the refreshed access token was not used");
+
+    // The JWKS back with the new key, but the re-fetch is rate-limited for 30 s: still unknown.
+    s.provider.faults().set(|f| {
+        f.jwks_status = None;
+        f.publish_foreign_key = true;
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let third = bearer_of(s.api(&mut browser, "/api/x").await).await;
+    assert_ne!(third, second);
+    assert_eq!(s.provider.count("/oauth2/jwks"), jwks_before + 1);
+
+    // The provider back to its usual key: the next refresh's ID token checks out.
+    s.provider.faults().clear();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fourth = bearer_of(s.api(&mut browser, "/api/x").await).await;
+    assert_ne!(fourth, third);
+    assert!(
+        s.provider
+            .introspect_active(fourth.trim_start_matches("Bearer ")),
+        "an inactive token was forwarded"
+    );
+    assert_eq!(metric_now(admin, REFRESHES_REFUSED).await, 0.0);
+    assert_eq!(s.provider.count_grant("refresh_token"), 4);
+}
+
 /// A token-handler gateway on `port` in front of `issuer`: `/api` (signed in) and `/` (no auth)
 /// both go to `api`; `session_extra` lines are added under `session:`.
 fn gateway_yaml(port: u16, issuer: &str, api: &str, keys: &[&str], session_extra: &str) -> String {
@@ -400,21 +453,23 @@ async fn an_upstream_refusing_or_hanging_keeps_the_refreshed_session() {
 
 // Issue 7 (checklist D5): an upstream connection reset in the middle of a response body. The
 // status line had been passed on, so the client sees that answer aborted (never a complete-looking
-// truncated body); the gateway keeps serving other requests, and the same route once the
-// upstream behaves.
-#[tokio::test]
+// truncated body); the warning names the route, the upstream and the cause, it is counted as
+// `body`; the gateway keeps serving other requests, and the same route once the upstream behaves.
+// (The real binary, for its JSON log.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_reset_mid_body_aborts_that_answer_only() {
     const SIZE: usize = 4 * 1024 * 1024;
     let echo = TestUpstream::echo().await;
     let relay = Relay::bind(Some(echo.addr)).await;
     relay.set_mode(Mode::ResetAfter(256 * 1024)).await;
-    let gw = TestGateway::with_routes(&format!(
-        "  - name: cut\n    path: /cut\n    upstream: {}\n    strip_prefix: true\n    auth: none\n\
+    let file = config_file(&format!(
+        "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n\
+         routes:\n  - name: cut\n    path: /cut\n    upstream: {}\n    strip_prefix: true\n    auth: none\n\
          \x20 - name: direct\n    path: /\n    upstream: {}\n    auth: none\n",
         relay.url(),
         echo.url()
-    ))
-    .await;
+    ));
+    let gw = spawn(&file).await;
     let big = gw.url(&format!("/cut/bytes/{SIZE}"));
     let (cut, other) = tokio::join!(
         async {
@@ -430,6 +485,31 @@ async fn an_upstream_reset_mid_body_aborts_that_answer_only() {
         cut.1
     );
     assert_eq!(Echo::from(other).await.target(), "/other");
+    let mut log = Log::default();
+    let warning = log
+        .wait_for(
+            &gw,
+            &[
+                ("message", "upstream response body failed"),
+                ("route", "cut"),
+            ],
+        )
+        .await;
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert_eq!(
+        warning["upstream"],
+        relay.url().trim_end_matches('/'),
+        "{warning}"
+    );
+    assert!(
+        warning["error"]
+            .as_str()
+            .unwrap()
+            .contains("error reading a body"),
+        "{warning}"
+    );
+    let series = r#"bff_gateway_upstream_errors_total{route="cut",kind="body"}"#;
+    assert_eq!(metric_now(gw.admin.unwrap(), series).await, 1.0);
     assert_eq!(
         Echo::from(client().get(gw.url("/after")).send().await.unwrap())
             .await
@@ -439,6 +519,7 @@ async fn an_upstream_reset_mid_body_aborts_that_answer_only() {
     relay.set_mode(Mode::Pass).await;
     let whole = client().get(&big).send().await.unwrap();
     assert_eq!(whole.bytes().await.unwrap().len(), SIZE);
+    assert_eq!(metric_now(gw.admin.unwrap(), series).await, 1.0);
 }
 
 fn config_file(text: &str) -> tempfile::NamedTempFile {
@@ -584,15 +665,20 @@ async fn provider_faults_are_logged_with_their_cause_and_route() {
         ],
     )
     .await;
-    log.wait_for(
-        &gw,
-        &[
-            ("message", "upstream failed"),
-            ("route", "api"),
-            ("error", "sign-in provider is unavailable"),
-        ],
-    )
-    .await;
+    // The provider failed, not the route's upstream (which was never asked): the warning says
+    // so and names no upstream.
+    let warning = log
+        .wait_for(
+            &gw,
+            &[
+                ("message", "sign-in provider unavailable"),
+                ("route", "api"),
+                ("error", "sign-in provider is unavailable"),
+            ],
+        )
+        .await;
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert!(warning.get("upstream").is_none(), "{warning}");
 
     let login = browser.start_login(&format!("{base}/auth/login")).await;
     provider.faults().set(|f| f.clock_offset = 600);
