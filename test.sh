@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it: formatting, lints, unit and integration tests of
-# every workspace crate (the gateway and the demo authorization server), the release build, and
-# the end-to-end test (real oidc-provider + headless Chromium; tests/e2e/run installs Chromium,
-# Node.js and its npm packages when they are missing). Needs a Rust toolchain.
+# every workspace crate (the gateway and the demo authorization server), a short run of every fuzz
+# target (fuzz/run installs cargo-fuzz), the release build, and the end-to-end test (real
+# oidc-provider + headless Chromium; tests/e2e/run installs Chromium, Node.js and its npm
+# packages when they are missing). Needs a Rust toolchain and a C++ compiler (libFuzzer).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,6 +26,11 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (unit + integration)"
 cargo test --locked --workspace --all-targets
+
+# Every fuzz target for 20 s (a short smoke run; `fuzz/run 600` is the long one, see README).
+# fuzz/run installs cargo-fuzz when it is missing and builds with RUSTC_BOOTSTRAP=1.
+step "fuzz targets, 20 s each (fuzz/run 20)"
+fuzz/run 20
 
 # The gateway on its own, with exactly the Dockerfile's command: built together with the demo,
 # the dev-dependencies would change the feature set, and the binary tested below would not be the

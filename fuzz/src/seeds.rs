@@ -1,7 +1,8 @@
 //! Writes the seed corpora under `fuzz/corpus/<target>/`: real cookies sealed with the fixed
-//! test keys, real callback queries, the repository's configuration files, a real ID token.
-//! `cargo test --manifest-path fuzz/Cargo.toml --lib -- --ignored write_seed_corpora`
-//! (`fuzz/corpus/id_token/real-rs256` is kept as committed: its signing key no longer exists).
+//! test keys, real callback queries, the repository's configuration files:
+//! `cargo test --manifest-path fuzz/Cargo.toml --lib -- --ignored write_seed_corpora`.
+//! `fuzz/corpus/id_token/` is not written here: its RS256 token's signing key no longer exists,
+//! and the harness-signed inputs are plain JSON (mode byte, header, `\n`, claims).
 
 use super::*;
 use bff_gateway::session::cookies::{self, CookieSpec};
