@@ -4,6 +4,7 @@
 //! Everything origin-dependent (redirect_uri, post-logout URL, Location) comes from config, never
 //! from `Host` or `X-Forwarded-*`; a request for another host is refused (checklist K4).
 
+use super::logout::LOGOUT_COOKIE_ID;
 use super::pages::{self, with_cookies};
 use super::{LOGIN_TTL, NoSession, TokenHandler, return_to, unix_now};
 use crate::body::ResponseBody;
@@ -188,17 +189,25 @@ impl TokenHandler {
         format!("{}{id}", self.session.login_cookie_prefix)
     }
 
+    /// The request's login-transaction cookies: the login-cookie family without the pending
+    /// logout's (`logout_cookie_name`, matched here without building it).
+    fn login_cookies<'a>(
+        &self,
+        cookies: &RequestCookies<'a>,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let prefix = self.session.login_cookie_prefix.as_str();
+        cookies.iter().filter(move |(n, _)| {
+            n.strip_prefix(prefix)
+                .is_some_and(|id| id != LOGOUT_COOKIE_ID)
+        })
+    }
+
     /// Clears the oldest login cookies so that, with the one being added, at most
     /// `auth.max_login_cookies` exist (checklist A7: they must never pile up into 431s).
     fn evict_login_cookies(&self, cookies: &RequestCookies<'_>, now: u64) -> Vec<HeaderValue> {
-        let prefix = &self.session.login_cookie_prefix;
-        let logout = self.logout_cookie_name();
         let mut live: Vec<(u64, &str)> = Vec::new();
         let mut out = Vec::new();
-        for (name, value) in cookies
-            .iter()
-            .filter(|(n, _)| n.starts_with(prefix.as_str()) && *n != logout)
-        {
+        for (name, value) in self.login_cookies(cookies) {
             match self.open_login(name, value, now) {
                 // Saturating: an overflow panic found with the `login_cookie` fuzz target.
                 Some(login) => live.push((
@@ -219,13 +228,7 @@ impl TokenHandler {
     /// `Set-Cookie` values deleting every login-transaction cookie the request carried (not the
     /// pending logout's), each name once.
     pub(super) fn clear_login_cookies(&self, cookies: &RequestCookies<'_>) -> Vec<HeaderValue> {
-        let prefix = &self.session.login_cookie_prefix;
-        let logout = self.logout_cookie_name();
-        let mut names: Vec<&str> = cookies
-            .iter()
-            .map(|(n, _)| n)
-            .filter(|n| n.starts_with(prefix.as_str()) && *n != logout)
-            .collect();
+        let mut names: Vec<&str> = self.login_cookies(cookies).map(|(n, _)| n).collect();
         names.sort_unstable();
         names.dedup();
         names

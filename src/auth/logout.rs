@@ -23,12 +23,15 @@ use serde_json::json;
 const LOGOUT_HOP: &str = "logout-continue";
 const LOGOUT_HOP_TTL: u64 = 300;
 
+/// What follows the login-cookie prefix in the pending logout's cookie name.
+pub(super) const LOGOUT_COOKIE_ID: &str = "logout";
+
 impl TokenHandler {
     /// The cookie holding the pending logout's `state`: in the login-cookie family, so it is
     /// never forwarded upstream nor settable by an upstream; sealed for the login purpose with
     /// its own name as associated data, so no login cookie can stand in for it.
     pub(super) fn logout_cookie_name(&self) -> String {
-        format!("{}logout", self.session.login_cookie_prefix)
+        format!("{}{LOGOUT_COOKIE_ID}", self.session.login_cookie_prefix)
     }
 
     /// Where the provider sends the browser after logout (must be registered there).
