@@ -36,6 +36,20 @@ impl User {
         Err(error("too many redirects"))
     }
 
+    /// `GET /auth/session` as the SPA asks it, counted under `kind`.
+    async fn session_info(&self, kind: Kind) -> Result<Answer, Failure> {
+        let session = self.url("/auth/session");
+        self.send(
+            kind,
+            Method::GET,
+            &session,
+            &[("accept", "application/json")],
+            None,
+        )
+        .await
+        .map_err(|e| transport("GET /auth/session", &e))
+    }
+
     pub(super) async fn login(&self) -> Outcome {
         self.tally.logins.fetch_add(1, Relaxed);
         let (mut url, mut answer) = self
@@ -85,17 +99,7 @@ impl User {
             )));
         }
         // The session is this user's (a mix-up of users would show here).
-        let session = self.url("/auth/session");
-        let answer = self
-            .send(
-                Kind::Login,
-                Method::GET,
-                &session,
-                &[("accept", "application/json")],
-                None,
-            )
-            .await
-            .map_err(|e| transport("GET /auth/session", &e))?;
+        let answer = self.session_info(Kind::Login).await?;
         let info: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
         let subject = format!("soak-subject-{:02}", self.n);
         if answer.status != StatusCode::OK || info["claims"]["sub"] != subject.as_str() {
@@ -141,17 +145,7 @@ impl User {
         if self.browser.holds(&self.plan.base, SESSION_COOKIE) {
             return Err(error("logout: the session cookie is still there"));
         }
-        let session = self.url("/auth/session");
-        let answer = self
-            .send(
-                Kind::Logout,
-                Method::GET,
-                &session,
-                &[("accept", "application/json")],
-                None,
-            )
-            .await
-            .map_err(|e| transport("GET /auth/session", &e))?;
+        let answer = self.session_info(Kind::Logout).await?;
         if answer.status != StatusCode::UNAUTHORIZED {
             return Err(error(format!(
                 "logout: /auth/session answered {}",
