@@ -444,7 +444,7 @@ mod tests {
 
 /// Properties over arbitrary payloads, names and key rings (checklist S2, S3, K3).
 #[cfg(test)]
-mod properties {
+pub(super) mod properties {
     use super::*;
     use proptest::collection::vec;
     use proptest::prelude::*;
@@ -473,7 +473,9 @@ mod properties {
         prop_oneof![vec(any::<u8>(), 0..64), vec(any::<u8>(), 0..16 * 1024)]
     }
 
-    fn cookie_name() -> impl Strategy<Value = String> {
+    /// A cookie name of 1 to 39 letters, digits, `-` and `_` (also the chunking properties'
+    /// names, in `cookies`).
+    pub(crate) fn cookie_name() -> impl Strategy<Value = String> {
         vec(
             prop_oneof![
                 b'a'..=b'z',

@@ -368,6 +368,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use crate::session::codec::properties::cookie_name;
     use crate::session::codec::{MasterKey, Purpose, SessionCodec};
     use proptest::collection::vec;
     use proptest::prelude::*;
@@ -392,22 +393,13 @@ mod properties {
 
     fn spec() -> impl Strategy<Value = CookieSpec> {
         (
-            vec(
-                prop_oneof![
-                    b'a'..=b'z',
-                    b'A'..=b'Z',
-                    b'0'..=b'9',
-                    Just(b'-'),
-                    Just(b'_')
-                ],
-                1..40,
-            ),
+            cookie_name(),
             any::<bool>(),
             prop_oneof![Just(SameSite::Strict), Just(SameSite::Lax)],
             proptest::option::of(0..=400 * 24 * 3600u64),
         )
             .prop_map(|(name, secure, same_site, max_age)| CookieSpec {
-                name: format!("__Host-{}", String::from_utf8(name).unwrap()),
+                name: format!("__Host-{name}"),
                 secure,
                 same_site,
                 max_age: max_age.map(Duration::from_secs),
