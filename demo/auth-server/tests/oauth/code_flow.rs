@@ -2,21 +2,13 @@
 
 use crate::support::*;
 use bff_demo_auth_server::AuthServer;
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
 use serde_json::{Map, Value};
 
 /// Verifies an ID token with the server's JWKS, as a relying party would.
 pub async fn verify_id_token(server: &AuthServer, token: &str) -> Map<String, Value> {
-    let jwks: JwkSet = http()
-        .get(format!("{}/oauth2/jwks", server.issuer()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = jwks(server).await;
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::RS256);
     let jwk = jwks

@@ -14,7 +14,7 @@ async fn the_discovery_document_names_every_endpoint() {
         format!("http://127.0.0.1:{}", server.local_addr().port())
     );
     let url = format!("{issuer}/.well-known/openid-configuration");
-    let doc: Value = http().get(&url).send().await.unwrap().json().await.unwrap();
+    let doc: Value = get_json(&url).await;
     assert_eq!(doc["issuer"], issuer);
     for (field, path) in [
         ("authorization_endpoint", "/oauth2/authorize"),
@@ -61,14 +61,7 @@ async fn the_discovery_document_names_every_endpoint() {
             .any(|c| c == "email")
     );
 
-    let jwks: Value = http()
-        .get(format!("{issuer}/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(format!("{issuer}/oauth2/jwks")).await;
     let key = &jwks["keys"][0];
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     for (field, value) in [
@@ -116,14 +109,7 @@ async fn a_configured_issuer_is_used_verbatim_without_trailing_slash() {
     .unwrap();
     assert_eq!(server.local_addr(), addr);
     assert_eq!(server.issuer(), format!("http://localhost:{}", addr.port()));
-    let doc: Value = http()
-        .get(format!("http://{addr}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get_json(format!("http://{addr}/.well-known/openid-configuration")).await;
     assert_eq!(
         doc["token_endpoint"],
         format!("http://localhost:{}/oauth2/token", addr.port())

@@ -15,11 +15,6 @@ fn part(token: &str, index: usize) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(encoded).unwrap()).unwrap()
 }
 
-async fn jwks(server: &AuthServer) -> JwkSet {
-    let url = format!("{}/oauth2/jwks", server.issuer());
-    http().get(url).send().await.unwrap().json().await.unwrap()
-}
-
 /// Logs in with `set` applied; returns the ID token's header, claims and the raw token.
 async fn id_token_with(set: fn(&mut FaultSettings)) -> (AuthServer, Value, Value, String) {
     let server = AuthServer::start(config()).await.unwrap();
@@ -176,14 +171,7 @@ async fn discovery_and_jwks_faults_answer_garbage_until_cleared() {
     assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(answer.json::<Value>().await.is_err(), "garbage, not JSON");
     server.faults().clear();
-    let document: Value = http()
-        .get(&discovery)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = get_json(&discovery).await;
     assert_eq!(document["issuer"], server.issuer());
     assert!(!jwks(&server).await.keys.is_empty());
 }

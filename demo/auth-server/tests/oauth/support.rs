@@ -1,9 +1,10 @@
-//! Shared helpers: a started server, a client that never follows redirects, PKCE pairs, and
-//! shortcuts for the authorization and token requests.
+//! Shared helpers: a started server, a client that never follows redirects, JSON GETs (the
+//! JWKS), PKCE pairs, and shortcuts for the authorization and token requests.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bff_demo_auth_server::{AuthServer, AuthServerConfig, ClientConfig};
+use jsonwebtoken::jwk::JwkSet;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -51,6 +52,16 @@ pub fn http() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// GETs `url` (no redirects followed) and decodes the body as JSON, whatever the status.
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: impl reqwest::IntoUrl) -> T {
+    http().get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// The server's JWKS.
+pub async fn jwks(server: &AuthServer) -> JwkSet {
+    get_json(format!("{}/oauth2/jwks", server.issuer())).await
 }
 
 pub struct Pkce {
