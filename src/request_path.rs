@@ -4,7 +4,8 @@
 //! Refused, not repaired: anything but an origin-form path, raw bytes outside ASCII (RFC 3986
 //! has them percent-encoded; an upstream could read them in another charset), malformed `%`
 //! escapes, escapes that decode to a separator or a dot segment (`%2f`, `%5c`, `%2e%2e`, `%00`),
-//! a raw `\`, and `.` or `..` segments. Repeated slashes are merged. This module must never
+//! escapes that do not decode to UTF-8 (`%ff`, or the overlong `%c0%ae`, which a lax decoder
+//! reads as `.`), a raw `\`, and `.` or `..` segments. Repeated slashes are merged. This module must never
 //! decode a path for the upstream: what is forwarded is the client's own bytes, minus merged
 //! slashes.
 
@@ -21,6 +22,8 @@ pub enum PathError {
     BadPercentEncoding,
     #[error("the path has an escaped `/`, `\\` or NUL (`%2f`, `%5c`, `%00`)")]
     EncodedSeparator,
+    #[error("the path has `%` escapes that do not decode to UTF-8 (such as `%ff` or `%c0%ae`)")]
+    NotUtf8,
     #[error("the path contains a backslash")]
     Backslash,
     #[error("the path contains a `.` or `..` segment")]
@@ -44,7 +47,11 @@ pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
                 if matches!(value, b'/' | b'\\' | 0) {
                     return Err(PathError::EncodedSeparator);
                 }
-                i += 3;
+                i += if value < 0x80 {
+                    3
+                } else {
+                    escaped_utf8_len(bytes, i, value)?
+                };
                 continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'/') => needs_merge = true,
@@ -80,6 +87,31 @@ fn decode_escape(bytes: &[u8], at: usize) -> Result<u8, PathError> {
     let high = hex(bytes.get(at + 1))?;
     let low = hex(bytes.get(at + 2))?;
     Ok((high * 16 + low) as u8)
+}
+
+/// The length in path bytes of the escaped UTF-8 character starting with the escape at `at`,
+/// whose value `lead` is not ASCII: its continuation bytes must be escapes that follow at once.
+/// The decoded bytes are checked by `std::str::from_utf8`, which refuses overlong forms,
+/// surrogates and values past U+10FFFF.
+fn escaped_utf8_len(bytes: &[u8], at: usize, lead: u8) -> Result<usize, PathError> {
+    let len = match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => return Err(PathError::NotUtf8),
+    };
+    let mut decoded = [lead, 0, 0, 0];
+    for (k, slot) in decoded.iter_mut().enumerate().take(len).skip(1) {
+        let escape = at + 3 * k;
+        if bytes.get(escape) != Some(&b'%') {
+            return Err(PathError::NotUtf8);
+        }
+        *slot = decode_escape(bytes, escape)?;
+    }
+    match std::str::from_utf8(&decoded[..len]) {
+        Ok(_) => Ok(3 * len),
+        Err(_) => Err(PathError::NotUtf8),
+    }
 }
 
 /// `.` and `..`, also when their dots are escaped (`%2e`, `.%2E`, ...).
@@ -169,6 +201,40 @@ mod tests {
             assert_eq!(normalise(path), Err(PathError::RawNonAscii), "{path}");
         }
         assert!(normalise("/api/%C3%A9").is_ok());
+    }
+
+    // Issue 7, checklist P1, D5: escapes must decode to UTF-8; an overlong `%c0%ae` is a `.` to a
+    // lax decoder, `%ff` and lone or cut-short sequences are no text at all.
+    #[test]
+    fn escapes_that_are_not_utf8_are_refused() {
+        for path in [
+            "/api/%ff",
+            "/api/%c0%ae%c0%ae/admin",
+            "/api/%e0%80%ae",
+            "/api/%80",
+            "/api/%c3",
+            "/api/%c3x",
+            "/api/%c3%41",
+            "/api/%e2%82",
+            "/api/%ed%a0%80",
+            "/api/%f4%90%80%80",
+            "/api/%f8%88%80%80%80",
+        ] {
+            assert_eq!(normalise(path), Err(PathError::NotUtf8), "{path}");
+        }
+        assert_eq!(normalise("/api/%c3%z9"), Err(PathError::BadPercentEncoding));
+        for path in [
+            "/api/%C3%A9",
+            "/api/%e2%82%ac/x",
+            "/%F0%9F%98%80",
+            "/a%7fb",
+            "/%ef%bf%bd",
+        ] {
+            assert!(
+                matches!(normalise(path), Ok(Cow::Borrowed(p)) if p == path),
+                "{path}"
+            );
+        }
     }
 
     #[test]
