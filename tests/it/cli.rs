@@ -2,16 +2,9 @@
 //! own `gateway.yaml` (the demo authorization server as its provider) proxying to a real upstream.
 
 use crate::support::TestUpstream;
-use crate::support::process::{GatewayProcess, run};
+use crate::support::process::{GatewayProcess, config_file, run};
 use crate::support::token_handler::{KEY_A, free_port};
 use bff_demo_auth_server::{AuthServer, AuthServerConfig};
-use std::io::Write;
-
-fn config_file(text: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-    file.write_all(text.as_bytes()).unwrap();
-    file
-}
 
 const VALID: &str = "server:\n  listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\nroutes:\n  - path: /\n    upstream: http://127.0.0.1:3000\n    auth: none\n";
 

@@ -12,7 +12,7 @@
 
 use crate::support::browser::{Browser, clears, set_cookie_lines};
 use crate::support::observe::{Log, metric_now};
-use crate::support::process::GatewayProcess;
+use crate::support::process::{GatewayProcess, config_file};
 use crate::support::relay::{Mode, Relay};
 use crate::support::token_handler::{
     KEY_A, KEY_B, Options, Setup, demo_provider, free_port, setup, signed_in, wait_ready,
@@ -469,7 +469,7 @@ async fn an_upstream_reset_mid_body_aborts_that_answer_only() {
         relay.url(),
         echo.url()
     ));
-    let gw = spawn(&file).await;
+    let gw = GatewayProcess::start_async(file.path()).await;
     let big = gw.url(&format!("/cut/bytes/{SIZE}"));
     let (cut, other) = tokio::join!(
         async {
@@ -522,19 +522,6 @@ async fn an_upstream_reset_mid_body_aborts_that_answer_only() {
     assert_eq!(metric_now(gw.admin.unwrap(), series).await, 1.0);
 }
 
-fn config_file(text: &str) -> tempfile::NamedTempFile {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), text).unwrap();
-    file
-}
-
-async fn spawn(file: &tempfile::NamedTempFile) -> GatewayProcess {
-    let path = file.path().to_owned();
-    tokio::task::spawn_blocking(move || GatewayProcess::start(&path, &[]))
-        .await
-        .unwrap()
-}
-
 // Issue 7: an upstream whose host name does not resolve is a 502 like any unreachable upstream;
 // the warning names the route, the upstream and the DNS failure, it is counted as `connect`, and
 // the other routes are served. (The real binary, for its JSON log.)
@@ -547,7 +534,7 @@ async fn an_upstream_host_that_does_not_resolve_is_502_and_the_log_names_it() {
          \x20 - name: web\n    path: /\n    upstream: {}\n    auth: none\n",
         echo.url()
     ));
-    let gw = spawn(&file).await;
+    let gw = GatewayProcess::start_async(file.path()).await;
     let response = client().get(gw.url("/nowhere/x")).send().await.unwrap();
     assert_eq!(response.status(), 502);
     let body: Value = response.json().await.unwrap();
@@ -588,7 +575,7 @@ async fn provider_faults_are_logged_with_their_cause_and_route() {
         &[KEY_A],
         "  refresh_skew: 1s\n",
     ));
-    let gw = spawn(&file).await;
+    let gw = GatewayProcess::start_async(file.path()).await;
     let admin = gw.admin.unwrap();
     let mut log = Log::default();
     let issuer = provider.issuer();

@@ -14,7 +14,7 @@ use crate::support::http2_frames::{
     RST_STREAM, client_start, frame, get_request_block, literal, read_outcome, rst_stream,
 };
 use crate::support::proc_stats::{self, ensure_open_files, is_running, open_fds, rss_kib};
-use crate::support::process::GatewayProcess;
+use crate::support::process::{GatewayProcess, config_file};
 use crate::support::token_handler::{Options, setup};
 use crate::support::{
     TestGateway, TestUpstream, client, raw_exchange, read_until_close, status_of,
@@ -708,23 +708,14 @@ async fn ten_thousand_idle_connections_keep_memory_bounded_and_new_clients_serve
         return;
     }
     let (upstream, _seen) = recording_echo().await;
-    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-    std::io::Write::write_all(
-        &mut file,
-        format!(
-            "server:\n  listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n  limits:\n\
-             \x20   max_connections: {}\n    header_read_timeout: 120s\n\
-             routes:\n  - path: /\n    upstream: {}\n    auth: none\n",
-            IDLE_CONNECTIONS + 100,
-            upstream.url()
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let path = file.path().to_owned();
-    let gw = tokio::task::spawn_blocking(move || GatewayProcess::start(&path, &[]))
-        .await
-        .unwrap();
+    let file = config_file(&format!(
+        "server:\n  listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n  limits:\n\
+         \x20   max_connections: {}\n    header_read_timeout: 120s\n\
+         routes:\n  - path: /\n    upstream: {}\n    auth: none\n",
+        IDLE_CONNECTIONS + 100,
+        upstream.url()
+    ));
+    let gw = GatewayProcess::start_async(file.path()).await;
     let pid = gw.pid();
     let addr = gw.addr;
     let rss_before = rss_kib(pid);

@@ -460,7 +460,7 @@ const LARGE_BODY_PEAK_RSS_KIB: u64 = 64 * 1024;
 // gateway's peak memory stays far below the body size (nothing is buffered whole).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_upload_and_download_stream_through_the_binary_in_bounded_memory() {
-    use crate::support::process::{GatewayProcess, peak_rss_kib};
+    use crate::support::process::{GatewayProcess, config_file, peak_rss_kib};
     let counter = TestUpstream::start(|request: http::Request<hyper::body::Incoming>| async move {
         if request.method() == http::Method::GET {
             return crate::support::upstream::echo(request).await;
@@ -476,20 +476,11 @@ async fn a_large_upload_and_download_stream_through_the_binary_in_bounded_memory
         crate::support::upstream::full(http::StatusCode::OK, total.to_string())
     })
     .await;
-    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-    std::io::Write::write_all(
-        &mut file,
-        format!(
-            "server:\n  listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\nroutes:\n{}",
-            route("/", &counter.url(), "    max_body_bytes: 2GiB\n")
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let path = file.path().to_owned();
-    let gw = tokio::task::spawn_blocking(move || GatewayProcess::start(&path, &[]))
-        .await
-        .unwrap();
+    let file = config_file(&format!(
+        "server:\n  listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\nroutes:\n{}",
+        route("/", &counter.url(), "    max_body_bytes: 2GiB\n")
+    ));
+    let gw = GatewayProcess::start_async(file.path()).await;
     let started = std::time::Instant::now();
 
     // Upload: generated on the fly from one shared 1 MiB chunk, with a declared length.

@@ -2,9 +2,8 @@
 //! `server.shutdown_delay`, then stops accepting; in-flight requests finish within the grace
 //! period, and the process exits 0.
 
-use crate::support::process::GatewayProcess;
+use crate::support::process::{GatewayProcess, config_file};
 use crate::support::{TestGateway, TestUpstream, client};
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -56,18 +55,12 @@ async fn shutdown_lets_in_flight_requests_finish_and_readiness_goes_false() {
 #[tokio::test]
 async fn sigterm_drains_and_the_process_exits_0() {
     let api = TestUpstream::echo().await;
-    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-    write!(
-        file,
+    let file = config_file(&format!(
         "server:\n  listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n  shutdown_grace: 10s\n\
          routes:\n  - path: /\n    upstream: {}\n    auth: none\n",
         api.url()
-    )
-    .unwrap();
-    let path = file.path().to_owned();
-    let mut gw = tokio::task::spawn_blocking(move || GatewayProcess::start(&path, &[]))
-        .await
-        .unwrap();
+    ));
+    let mut gw = GatewayProcess::start_async(file.path()).await;
     let in_flight = tokio::spawn(client().get(gw.url("/slow/1500")).send());
     tokio::time::sleep(Duration::from_millis(300)).await;
     gw.signal("TERM");
@@ -125,19 +118,13 @@ fn fresh_client() -> reqwest::Client {
 async fn sigterm_flips_readiness_at_once_and_keeps_serving_for_the_shutdown_delay() {
     const DELAY: Duration = Duration::from_secs(3);
     let api = TestUpstream::echo().await;
-    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-    write!(
-        file,
+    let file = config_file(&format!(
         "server:\n  listen: 127.0.0.1:0\n  admin_listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n\
          \x20 shutdown_delay: 3s\n  shutdown_grace: 10s\n\
          routes:\n  - path: /\n    upstream: {}\n    auth: none\n",
         api.url()
-    )
-    .unwrap();
-    let path = file.path().to_owned();
-    let gw = tokio::task::spawn_blocking(move || GatewayProcess::start(&path, &[]))
-        .await
-        .unwrap();
+    ));
+    let gw = GatewayProcess::start_async(file.path()).await;
     let admin = gw.admin.expect("admin listener");
     assert_eq!(readyz(admin).await, 200);
     // Outlasts the delay: it shows the drain that follows still lets it finish.

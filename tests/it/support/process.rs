@@ -1,7 +1,7 @@
 //! The real `bff-gateway` binary as a child process; killed by PID when dropped.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -9,6 +9,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bff-gateway");
+
+/// A `.yaml` config file holding `text`, deleted when dropped (keep it while the gateway runs).
+pub fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file
+}
 
 pub struct GatewayProcess {
     child: Child,
@@ -28,6 +35,15 @@ impl GatewayProcess {
         ];
         args.push(config.into());
         Self::spawn(&args, env)
+    }
+
+    /// [`start`](Self::start) with no extra environment, from an async test: the wait for the
+    /// ready line runs on a blocking thread, so the test's runtime keeps serving its upstreams.
+    pub async fn start_async(config: &Path) -> Self {
+        let path = config.to_owned();
+        tokio::task::spawn_blocking(move || Self::start(&path, &[]))
+            .await
+            .unwrap()
     }
 
     /// Runs the binary with exactly `args` (logs as JSON or text) and waits for the ready line.
