@@ -44,6 +44,8 @@ pub struct FaultSettings {
     pub discovery_status: Option<u16>,
     /// The JWKS answers this status with a garbage body.
     pub jwks_status: Option<u16>,
+    /// The JWKS waits this long before answering (then answers as the other faults say).
+    pub jwks_delay: Option<Duration>,
     /// ID tokens' `iat` and `exp` as a clock this many seconds ahead of the real one would set
     /// them (negative: behind), for testing a client's clock-skew leeway.
     pub clock_offset: i64,
@@ -86,11 +88,14 @@ mod tests {
         faults.set(|s| {
             s.wrong_aud = true;
             s.delay = Some(Duration::from_millis(5));
+            s.jwks_delay = Some(Duration::from_millis(7));
         });
         let s = faults.get();
         assert!(s.wrong_aud && !s.expired);
         assert_eq!(s.delay, Some(Duration::from_millis(5)));
+        assert_eq!(s.jwks_delay, Some(Duration::from_millis(7)));
         faults.clear();
         assert!(!faults.get().wrong_aud);
+        assert_eq!(faults.get().jwks_delay, None);
     }
 }

@@ -216,7 +216,7 @@ async fn route(state: &State, request: &Request) -> Response {
     let post = request.method == Method::POST;
     match request.uri.path() {
         "/.well-known/openid-configuration" if get => endpoints::discovery::handle(state),
-        "/oauth2/jwks" if get => endpoints::jwks::handle(state),
+        "/oauth2/jwks" if get => endpoints::jwks::handle(state).await,
         "/.well-known/openid-configuration" | "/oauth2/jwks" => web::method_not_allowed("GET"),
         "/oauth2/authorize" if get || post => endpoints::authorize::handle(state, request),
         "/oauth2/userinfo" if get || post => endpoints::userinfo::handle(state, request),

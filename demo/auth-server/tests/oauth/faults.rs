@@ -195,3 +195,47 @@ async fn clock_offset_moves_iat_and_exp_and_keeps_the_signature() {
     let exp = c["exp"].as_u64().unwrap();
     assert!(exp < now && exp + 110 > now, "{c}");
 }
+
+#[tokio::test]
+async fn jwks_delay_holds_the_jwks_answer_back_until_cleared() {
+    let server = AuthServer::start(config()).await.unwrap();
+    server
+        .faults()
+        .set(|f| f.jwks_delay = Some(Duration::from_millis(600)));
+    let started = Instant::now();
+    let delayed = jwks(&server).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert!(!delayed.keys.is_empty(), "the usual key set, only late");
+    // A client that gives up first gets nothing: the wait comes before the answer.
+    let short = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let url = format!("{}/oauth2/jwks", server.issuer());
+    let error = short.get(&url).send().await.unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    // Only the JWKS waits: the discovery document and the token endpoint answer at once.
+    let started = Instant::now();
+    let document: Value = get_json(format!(
+        "{}/.well-known/openid-configuration",
+        server.issuer()
+    ))
+    .await;
+    assert_eq!(document["issuer"], server.issuer());
+    login(&server).await;
+    assert!(started.elapsed() < Duration::from_millis(600));
+    // With `jwks_status` too, the garbage comes after the wait.
+    server.faults().set(|f| f.jwks_status = Some(503));
+    let started = Instant::now();
+    let answer = http().get(&url).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    server.faults().clear();
+    let started = Instant::now();
+    assert!(!jwks(&server).await.keys.is_empty());
+    assert!(started.elapsed() < Duration::from_millis(600));
+}
