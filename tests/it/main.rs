@@ -11,6 +11,7 @@ mod hostile;
 mod limits;
 mod logout;
 mod metrics;
+mod provider_outages;
 mod proxy;
 mod reload;
 mod sessions;
