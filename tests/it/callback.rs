@@ -182,6 +182,30 @@ async fn a_hanging_token_endpoint_answers_504_within_the_timeout() {
     assert!(page.contains("could not be reached"), "{page}");
 }
 
+// checklist D4 (issue 7): a slow token endpoint that still answers within `oauth.timeout`
+// (300 ms of 1 s) is no fault: the login completes with a session, after the delay.
+#[tokio::test]
+async fn a_slow_token_endpoint_within_the_timeout_still_signs_in() {
+    let s = setup(Options {
+        oauth_extra: "  timeout: 1s\n".to_owned(),
+        ..Options::default()
+    })
+    .await;
+    let mut browser = Browser::new();
+    let callback = s.start_login(&mut browser, "/home").await;
+    s.provider
+        .faults()
+        .set(|f| f.delay = Some(Duration::from_millis(300)));
+    let started = Instant::now();
+    let response = browser.get(&callback).await;
+    let took = started.elapsed();
+    assert_eq!(response.status(), 200, "took {took:?}");
+    assert!(took >= Duration::from_millis(300), "took {took:?}");
+    assert!(browser.jar(&s.base).contains_key("__Host-bff"));
+    assert!(login_cookies(&browser, &s).is_empty());
+    assert_eq!(s.provider.count_grant("authorization_code"), 1);
+}
+
 // checklist A3 (issue 3: PKCE "can be disabled only for servers that reject it"): with
 // `pkce: disabled` no code_challenge is sent, and the login still completes (nonce-protected).
 #[tokio::test]
