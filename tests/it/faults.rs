@@ -11,7 +11,7 @@
 //! `reload.rs`).
 
 use crate::support::browser::{Browser, clears, set_cookie_lines};
-use crate::support::observe::{Log, metric_now};
+use crate::support::observe::{Log, metric, metric_now, scrape};
 use crate::support::process::{GatewayProcess, config_file};
 use crate::support::relay::{Mode, Relay};
 use crate::support::token_handler::{
@@ -164,8 +164,9 @@ async fn token_endpoint_faults_at_the_callback_fail_that_login_only() {
 }
 
 // checklist R4, D4 (issue 7): the token endpoint down, hanging past `oauth.timeout`, answering
-// 500 or `200` with garbage when an access token needs a refresh: 503 `provider_unavailable`,
-// the session cookie untouched, counted as `unavailable` (never `refused`), and the same session
+// 500 or `200` with garbage when an access token needs a refresh: 503 `provider_unavailable`
+// within the timeout (a hanging one after about 1 s with `oauth.timeout: 1s`, under 4 s), the
+// session cookie untouched, counted as `unavailable` (never `refused`), and the same session
 // refreshes and works once the provider is back. (Garbage used to end the session with a 401.)
 #[tokio::test]
 async fn token_endpoint_faults_at_refresh_keep_the_session_until_the_provider_is_back() {
@@ -177,8 +178,19 @@ async fn token_endpoint_faults_at_refresh_keep_the_session_until_the_provider_is
     let admin = s.gateway.admin.unwrap();
     for (failures, fault) in (1..).zip(TokenFault::ALL) {
         fault.apply(&s, &relay).await;
+        let started = Instant::now();
         let response = s.api(&mut browser, "/api/x").await;
+        let took = started.elapsed();
         assert_eq!(response.status(), 503, "{fault:?}");
+        // Never a hang (checklist D4): a token endpoint that does not answer costs
+        // `oauth.timeout` (1 s), not the browser's patience.
+        assert!(took < Duration::from_secs(4), "{fault:?} took {took:?}");
+        if fault == TokenFault::Hanging {
+            assert!(
+                took >= Duration::from_millis(900),
+                "{fault:?} took {took:?}"
+            );
+        }
         assert!(
             !touches_session(&response),
             "{fault:?}: the session was touched"
@@ -206,14 +218,15 @@ async fn token_endpoint_faults_at_refresh_keep_the_session_until_the_provider_is
 }
 
 // checklist I6, D4 (issue 7): an ID token signed with a key the gateway has not seen (a key
-// rollover) makes it fetch the JWKS at the callback; a JWKS that is down (503) or garbage is the
-// provider's failure, 502 and no session, not a bad token; counted at the `id_token` step; the
-// next login works once the JWKS is back. (It used to be a 400 "did not pass validation".)
+// rollover) makes it fetch the JWKS at the callback; a JWKS that is down (503), failing (500) or
+// garbage is the provider's failure, 502 and no new session, not a bad token; the session the
+// browser already had is left alone and keeps working; counted at the `id_token` step; the next
+// login works once the JWKS is back. (It used to be a 400 "did not pass validation".)
 #[tokio::test]
 async fn a_jwks_down_or_garbage_at_the_callback_is_502_and_the_next_login_works() {
-    for status in [503, 200] {
-        let s = setup(Options::default()).await;
-        let mut browser = Browser::new();
+    for status in [503, 500, 200] {
+        let (s, mut browser) = signed_in(Options::default()).await;
+        let session = session_value(&browser, &s.base).unwrap();
         let callback = s.start_login(&mut browser, "/home").await;
         s.provider.faults().set(|f| {
             f.unknown_kid = true;
@@ -230,9 +243,17 @@ async fn a_jwks_down_or_garbage_at_the_callback_is_502_and_the_next_login_works(
             metric_now(s.gateway.admin.unwrap(), LOGINS_FAILED_AT_ID_TOKEN).await,
             1.0
         );
+        assert_eq!(
+            session_value(&browser, &s.base).as_ref(),
+            Some(&session),
+            "JWKS answering {status}: the existing session was changed"
+        );
+        let response = s.api(&mut browser, "/api/x").await;
+        assert_eq!(response.status(), 200, "JWKS answering {status}");
+        assert!(!touches_session(&response), "JWKS answering {status}");
         s.provider.faults().clear();
         s.login(&mut browser).await;
-        assert!(session_value(&browser, &s.base).is_some());
+        assert_ne!(session_value(&browser, &s.base).unwrap(), session);
     }
 }
 
@@ -242,28 +263,55 @@ async fn a_jwks_down_or_garbage_at_the_callback_is_502_and_the_next_login_works(
 // (rotated) refresh tokens are stored, the request is served with the new Bearer, the unchecked
 // ID token is dropped and the previous one kept. Ending the session there (as it used to) lost
 // the refresh token the provider had just rotated. Refreshed ID tokens that are checked and fail
-// still end the session (`auth.rs`: a_refreshed_id_token_for_another_subject_ends_the_session).
+// still end the session (`auth.rs`: a_refreshed_id_token_that_fails_its_checks_ends_the_session).
+// The JWKS fails by answering 503, 500 or `200` with garbage, each with its own gateway (the
+// forced re-fetch is rate-limited per gateway); the rate-limited re-fetch and the recovery are
+// followed after the 503 only.
 #[tokio::test]
 async fn a_refreshed_id_token_whose_keys_are_unavailable_keeps_the_refreshed_session() {
+    keys_unavailable_at_refresh(503, true).await;
+    for status in [500, 200] {
+        keys_unavailable_at_refresh(status, false).await;
+    }
+}
+
+/// The JWKS answering `status` at a refresh whose ID token needs a key the gateway has not
+/// seen; with `whole`, then the rate-limited re-fetch and the recovery too.
+async fn keys_unavailable_at_refresh(status: u16, whole: bool) {
     let (s, mut browser) = signed_in(Options::short_lived_tokens(Duration::from_secs(1))).await;
     let admin = s.gateway.admin.unwrap();
     let bearer_of = async |response: reqwest::Response| {
-        assert_eq!(response.status(), 200);
-        assert!(touches_session(&response), "refreshed session not stored");
+        assert_eq!(response.status(), 200, "JWKS answering {status}");
+        assert!(
+            touches_session(&response),
+            "JWKS answering {status}: refreshed session not stored"
+        );
         Echo::from(response).await.header("authorization")[0].clone()
     };
     let first = bearer_of(s.api(&mut browser, "/api/x").await).await;
 
-    // The JWKS down: the forced re-fetch for the unknown key fails.
+    // The JWKS failing: the forced re-fetch for the unknown key fails.
     s.provider.faults().set(|f| {
         f.unknown_kid = true;
-        f.jwks_status = Some(503);
+        f.jwks_status = Some(status);
     });
     let jwks_before = s.provider.count("/oauth2/jwks");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let second = bearer_of(s.api(&mut browser, "/api/x").await).await;
-    assert_eq!(s.provider.count("/oauth2/jwks"), jwks_before + 1);
+    assert_eq!(
+        s.provider.count("/oauth2/jwks"),
+        jwks_before + 1,
+        "JWKS answering {status}"
+    );
     assert_ne!(second, first, "the refreshed access token was not used");
+    assert_eq!(
+        metric_now(admin, REFRESHES_REFUSED).await,
+        0.0,
+        "JWKS answering {status}"
+    );
+    if !whole {
+        return;
+    }
 
     // The JWKS back with the new key, but the re-fetch is rate-limited for 30 s: still unknown.
     s.provider.faults().set(|f| {
@@ -292,11 +340,23 @@ async fn a_refreshed_id_token_whose_keys_are_unavailable_keeps_the_refreshed_ses
 /// A token-handler gateway on `port` in front of `issuer`: `/api` (signed in) and `/` (no auth)
 /// both go to `api`; `session_extra` lines are added under `session:`.
 fn gateway_yaml(port: u16, issuer: &str, api: &str, keys: &[&str], session_extra: &str) -> String {
+    gateway_yaml_with(port, issuer, api, keys, "", session_extra)
+}
+
+/// [`gateway_yaml`] with `oauth_extra` lines added under `oauth:` (e.g. `  timeout: 1s\n`).
+fn gateway_yaml_with(
+    port: u16,
+    issuer: &str,
+    api: &str,
+    keys: &[&str],
+    oauth_extra: &str,
+    session_extra: &str,
+) -> String {
     let keys: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
     format!(
         "server:\n  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:0\n  public_url: http://127.0.0.1:{port}\n\
          oauth:\n  issuer: {issuer}\n  allow_http_provider: true\n  client_id: msnID\n  client_secret: demo-secret\n\
-         \x20 scopes: [openid, profile, offline_access]\n\
+         \x20 scopes: [openid, profile, offline_access]\n{oauth_extra}\
          session:\n  keys: [{keys}]\n{session_extra}\
          routes:\n  - name: api\n    path: /api\n    upstream: {api}\n    strip_prefix: true\n    timeout: 500ms\n\
          \x20 - name: web\n    path: /\n    upstream: {api}\n    auth: none\n",
@@ -312,9 +372,43 @@ async fn provider_for(port: u16, adjust: impl FnOnce(&mut AuthServerConfig)) -> 
     AuthServer::start(config).await.expect("provider starts")
 }
 
+/// [`provider_for`], reachable only through `relay`: its issuer (so discovery and every
+/// endpoint) is the relay's URL.
+async fn provider_behind(
+    relay: &Relay,
+    port: u16,
+    adjust: impl FnOnce(&mut AuthServerConfig),
+) -> AuthServer {
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    relay.set_target(listen);
+    provider_for(port, |c| {
+        c.listen = listen;
+        c.issuer = Some(relay.url());
+        adjust(c);
+    })
+    .await
+}
+
 async fn log_in(browser: &mut Browser, base: &str) {
     let login = browser.start_login(&format!("{base}/auth/login")).await;
     assert_eq!(browser.get(&login.callback).await.status(), 200, "login");
+}
+
+/// `GET /auth/login` on a gateway without a usable provider: 503 JSON `provider_not_ready`.
+async fn assert_login_not_ready(base: &str, case: &str) {
+    let login = client()
+        .get(format!("{base}/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 503, "{case}");
+    assert_eq!(
+        login.headers()["content-type"],
+        "application/json",
+        "{case}"
+    );
+    let body: Value = login.json().await.unwrap();
+    assert_eq!(body["error"], "provider_not_ready", "{case}");
 }
 
 async fn readyz(admin: SocketAddr) -> u16 {
@@ -381,6 +475,7 @@ async fn garbage_discovery_then_garbage_jwks_keep_the_gateway_unready_until_both
     })
     .await;
     assert_eq!(readyz(admin).await, 503, "ready without usable keys");
+    assert_login_not_ready(&base, "garbage JWKS").await;
 
     provider.faults().clear();
     eventually("readiness", Duration::from_secs(10), async || {
@@ -390,8 +485,130 @@ async fn garbage_discovery_then_garbage_jwks_keep_the_gateway_unready_until_both
     log_in(&mut Browser::new(), &base).await;
 }
 
-// Issue 7, checklist R4, D4: the upstream of a signed-in route refusing connections (502) or
-// hanging past the route's timeout (504): JSON error, counted by kind, and the session is kept
+/// How discovery fails at startup: the document answers 500 or `200` with garbage, or the
+/// provider (behind a relay) accepts and never answers.
+#[derive(Clone, Copy, Debug)]
+enum DiscoveryFault {
+    Status500,
+    Garbage,
+    Hanging,
+}
+
+// checklist K1, D4 (issue 7): a discovery document answering 500, `200` with garbage, or never
+// (past `oauth.timeout: 1s`): each attempt fails within the timeout and is logged with its cause
+// and the retry; meanwhile not ready and logins are 503 JSON `provider_not_ready`; once the
+// provider answers, ready and a login works, without a restart. (The real binary, for its log.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_answering_500_garbage_or_never_keeps_logins_503_until_it_is_back() {
+    for fault in [
+        DiscoveryFault::Status500,
+        DiscoveryFault::Garbage,
+        DiscoveryFault::Hanging,
+    ] {
+        let case = format!("{fault:?}");
+        let relay = Relay::bind(None).await;
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let provider = provider_behind(&relay, port, |_| {}).await;
+        let cause = match fault {
+            DiscoveryFault::Status500 => {
+                provider.faults().set(|f| f.discovery_status = Some(500));
+                "/.well-known/openid-configuration answered 500"
+            }
+            DiscoveryFault::Garbage => {
+                provider.faults().set(|f| f.discovery_status = Some(200));
+                "/.well-known/openid-configuration is not the expected JSON"
+            }
+            DiscoveryFault::Hanging => {
+                relay.set_mode(Mode::Hang).await;
+                "/.well-known/openid-configuration did not answer within 1s"
+            }
+        };
+        let api = TestUpstream::echo().await;
+        let file = config_file(&gateway_yaml_with(
+            port,
+            &provider.issuer(),
+            &api.url(),
+            &[KEY_A],
+            "  timeout: 1s\n",
+            "",
+        ));
+        let gw = GatewayProcess::start_async(file.path()).await;
+        let admin = gw.admin.unwrap();
+        let mut log = Log::default();
+        let warning = log
+            .wait_for(
+                &gw,
+                &[
+                    ("message", "provider discovery failed"),
+                    ("issuer", &relay.url()),
+                    ("error", cause),
+                ],
+            )
+            .await;
+        assert_eq!(warning["level"], "WARN", "{case}: {warning}");
+        assert!(warning["retry_in"].is_string(), "{case}: {warning}");
+        assert_eq!(readyz(admin).await, 503, "{case}");
+        assert_login_not_ready(&base, &case).await;
+
+        provider.faults().clear();
+        relay.set_mode(Mode::Pass).await;
+        eventually("readiness", Duration::from_secs(15), async || {
+            readyz(admin).await == 200
+        })
+        .await;
+        log.wait_for(&gw, &[("message", "provider discovery done")])
+            .await;
+        log_in(&mut Browser::new(), &base).await;
+    }
+}
+
+// checklist K1, I6, D4 (issue 7): a JWKS answering 503, 500 or `200` with garbage at startup:
+// discovery is retried as a whole (document and keys), not ready and logins 503 JSON
+// `provider_not_ready` meanwhile; ready, and a login works, once the JWKS is back.
+#[tokio::test]
+async fn a_jwks_failing_at_startup_keeps_logins_503_until_it_is_back() {
+    for status in [503, 500, 200] {
+        let case = format!("JWKS answering {status}");
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let provider = provider_for(port, |_| {}).await;
+        provider.faults().set(|f| f.jwks_status = Some(status));
+        let api = TestUpstream::echo().await;
+        let gateway = TestGateway::start(&gateway_yaml(
+            port,
+            &provider.issuer(),
+            &api.url(),
+            &[KEY_A],
+            "",
+        ))
+        .await;
+        let admin = gateway.admin.unwrap();
+        eventually(
+            "a second JWKS attempt",
+            Duration::from_secs(5),
+            async || provider.count("/oauth2/jwks") >= 2,
+        )
+        .await;
+        assert!(
+            provider.count("/.well-known/openid-configuration") >= 2,
+            "{case}"
+        );
+        assert_eq!(readyz(admin).await, 503, "{case}");
+        assert_login_not_ready(&base, &case).await;
+
+        provider.faults().clear();
+        eventually("readiness", Duration::from_secs(10), async || {
+            readyz(admin).await == 200
+        })
+        .await;
+        log_in(&mut Browser::new(), &base).await;
+    }
+}
+
+// Issue 7, checklist R4, D4: the upstream of a signed-in route refusing connections (502),
+// hanging past the route's timeout (504) or resetting the connection before its answer's
+// headers (502): JSON error, counted by kind, and the session is kept
 // (the one the auth step just refreshed is delivered with the error, since the provider has
 // rotated the refresh token); the same session works once the upstream is back.
 #[tokio::test]
@@ -415,13 +632,30 @@ async fn an_upstream_refusing_or_hanging_keeps_the_refreshed_session() {
     let mut browser = Browser::new();
     log_in(&mut browser, &base).await;
     let api = format!("{base}/api/x");
-    let cases = [
-        (Mode::Refuse, 502, "bad_gateway", "connect"),
-        (Mode::Hang, 504, "gateway_timeout", "timeout"),
+    // `ResetAfter(0)`: the connection is accepted, then reset before a byte of an answer (the
+    // request is not even passed on); no status line was sent, so a clean 502 is still possible.
+    // The reset can reach the gateway before its client has the connection ready (counted as
+    // `connect`) or after the request went out (`other`): either, once.
+    let cases: [(Mode, u16, &str, &[&str]); 3] = [
+        (Mode::Refuse, 502, "bad_gateway", &["connect"]),
+        (Mode::Hang, 504, "gateway_timeout", &["timeout"]),
+        (
+            Mode::ResetAfter(0),
+            502,
+            "bad_gateway",
+            &["connect", "other"],
+        ),
     ];
-    for (mode, status, code, kind) in cases {
+    for (mode, status, code, kinds) in cases {
         relay.set_mode(mode).await;
+        // Let the gateway's pool see the relay close the idle connection of the last request
+        // first: a request sent on it at the same moment would meet another fault (502 `other`).
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let before = session_value(&browser, &base).unwrap();
+        let (counted, all) = (
+            upstream_errors(admin, kinds).await,
+            upstream_errors(admin, &UPSTREAM_ERROR_KINDS).await,
+        );
         let started = Instant::now();
         let response = browser
             .send(reqwest::Method::GET, &api, &[("x-csrf", "1")])
@@ -439,8 +673,16 @@ async fn an_upstream_refusing_or_hanging_keeps_the_refreshed_session() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], code, "{mode:?}");
         assert_ne!(session_value(&browser, &base).unwrap(), before);
-        let series = format!(r#"bff_gateway_upstream_errors_total{{route="api",kind="{kind}"}}"#);
-        assert_eq!(metric_now(admin, &series).await, 1.0, "{series}");
+        assert_eq!(
+            upstream_errors(admin, kinds).await,
+            counted + 1.0,
+            "{mode:?}: not counted as {kinds:?}"
+        );
+        assert_eq!(
+            upstream_errors(admin, &UPSTREAM_ERROR_KINDS).await,
+            all + 1.0,
+            "{mode:?}: counted more than once"
+        );
         relay.set_mode(Mode::Pass).await;
         let response = browser
             .send(reqwest::Method::GET, &api, &[("x-csrf", "1")])
@@ -449,6 +691,22 @@ async fn an_upstream_refusing_or_hanging_keeps_the_refreshed_session() {
         assert!(echo.header("authorization")[0].starts_with("Bearer "));
     }
     assert_eq!(metric_now(admin, REFRESHES_REFUSED).await, 0.0);
+}
+
+const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "other", "body"];
+
+/// The `api` route's upstream failures of these `kinds`, summed.
+async fn upstream_errors(admin: SocketAddr, kinds: &[&str]) -> f64 {
+    let text = scrape(admin).await;
+    kinds
+        .iter()
+        .map(|kind| {
+            metric(
+                &text,
+                &format!(r#"bff_gateway_upstream_errors_total{{route="api",kind="{kind}"}}"#),
+            )
+        })
+        .sum()
 }
 
 // Issue 7 (checklist D5): an upstream connection reset in the middle of a response body. The
@@ -558,21 +816,28 @@ async fn an_upstream_host_that_does_not_resolve_is_502_and_the_log_names_it() {
 }
 
 // Issue 7: provider faults in the real binary's JSON log, each with its cause (the provider URL
-// and what went wrong) and the route in the request's access line: garbage discovery at startup,
-// a token endpoint answering 500 at the callback, 503 at refresh, and an ID token from a clock
-// beyond the leeway.
+// and what went wrong) and the route in the request's access line: garbage discovery at startup;
+// at the callback a token endpoint answering 500 or garbage JSON; at refresh one answering 503,
+// refusing connections or never answering (past `oauth.timeout: 1s`); an unknown key while the
+// JWKS answers 503, at the callback and at refresh; and an ID token from a clock beyond the
+// leeway. The provider is behind a relay, to be switched off and on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_faults_are_logged_with_their_cause_and_route() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let provider = provider_for(port, |c| c.access_token_ttl = Duration::from_secs(1)).await;
+    let relay = Relay::bind(None).await;
+    let provider = provider_behind(&relay, port, |c| {
+        c.access_token_ttl = Duration::from_secs(1)
+    })
+    .await;
     provider.faults().set(|f| f.discovery_status = Some(200));
     let api = TestUpstream::echo().await;
-    let file = config_file(&gateway_yaml(
+    let file = config_file(&gateway_yaml_with(
         port,
         &provider.issuer(),
         &api.url(),
         &[KEY_A],
+        "  timeout: 1s\n",
         "  refresh_skew: 1s\n",
     ));
     let gw = GatewayProcess::start_async(file.path()).await;
@@ -631,6 +896,25 @@ async fn provider_faults_are_logged_with_their_cause_and_route() {
     )
     .await;
 
+    // A token endpoint answering `200` with an HTML page (a proxy's error page) at the callback.
+    let login = browser.start_login(&format!("{base}/auth/login")).await;
+    provider
+        .faults()
+        .set(|f| f.token_endpoint_status = Some(200));
+    assert_eq!(browser.get(&login.callback).await.status(), 502);
+    provider.faults().clear();
+    log.wait_for(
+        &gw,
+        &[
+            ("message", "code exchange failed"),
+            (
+                "error",
+                &format!("{issuer}/oauth2/token is not the expected JSON"),
+            ),
+        ],
+    )
+    .await;
+
     log_in(&mut browser, &base).await;
     provider
         .faults()
@@ -666,6 +950,76 @@ async fn provider_faults_are_logged_with_their_cause_and_route() {
         .await;
     assert_eq!(warning["level"], "WARN", "{warning}");
     assert!(warning.get("upstream").is_none(), "{warning}");
+
+    // The provider refusing connections, then never answering, at refresh: 503 each time (the
+    // hanging one within the timeout), the session kept, and the warning names the cause.
+    let api_url = format!("{base}/api/x");
+    let cases = [
+        (Mode::Refuse, "cannot reach the provider at"),
+        (Mode::Hang, "did not answer within 1s"),
+    ];
+    for (mode, cause) in cases {
+        relay.set_mode(mode).await;
+        let started = Instant::now();
+        let response = browser
+            .send(reqwest::Method::GET, &api_url, &[("x-csrf", "1")])
+            .await;
+        assert_eq!(response.status(), 503, "{mode:?}");
+        assert!(started.elapsed() < Duration::from_secs(4), "{mode:?}");
+        assert!(!touches_session(&response), "{mode:?}");
+        relay.set_mode(Mode::Pass).await;
+        log.wait_for(
+            &gw,
+            &[
+                ("message", "token refresh failed; session kept"),
+                ("error", &format!("{issuer}/oauth2/token")),
+                ("error", cause),
+            ],
+        )
+        .await;
+    }
+
+    // A key the gateway has not seen while the JWKS answers 503: at the callback the forced
+    // re-fetch fails (502) and the warning names the JWKS URL and its answer; at the next
+    // refresh, within the re-fetch interval (checklist I6, 30 s), the key is still unknown: the
+    // refreshed session is kept (200) and the warning says why the new ID token was set aside.
+    let login = browser.start_login(&format!("{base}/auth/login")).await;
+    provider.faults().set(|f| {
+        f.unknown_kid = true;
+        f.jwks_status = Some(503);
+    });
+    assert_eq!(browser.get(&login.callback).await.status(), 502);
+    log.wait_for(
+        &gw,
+        &[
+            ("message", "ID token rejected"),
+            ("error", "cannot fetch the provider's JWKS"),
+            ("error", &format!("{issuer}/oauth2/jwks answered 503")),
+        ],
+    )
+    .await;
+    let response = browser
+        .send(reqwest::Method::GET, &api_url, &[("x-csrf", "1")])
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(touches_session(&response), "refreshed session not stored");
+    provider.faults().clear();
+    let warning = log
+        .wait_for(
+            &gw,
+            &[
+                (
+                    "message",
+                    "refreshed ID token could not be checked; the previous one is kept",
+                ),
+                (
+                    "error",
+                    "no key in the provider's JWKS matches the ID token",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(warning["level"], "WARN", "{warning}");
 
     let login = browser.start_login(&format!("{base}/auth/login")).await;
     provider.faults().set(|f| f.clock_offset = 600);
