@@ -3,8 +3,8 @@
 //! silences the access log).
 //!
 //! Lines are written by a background thread (`tracing-appender`), so a request never waits for
-//! stdout; only when 128,000 lines are queued (a stalled log pipe) do requests wait, rather than
-//! lose log lines.
+//! stdout; only when [`QUEUED_LINES`] lines are queued (a stalled log pipe) do requests wait,
+//! rather than lose log lines.
 //!
 //! Nothing may log a token, cookie, code, secret or query string; the access-log line in
 //! `gateway.rs` logs the path only.
@@ -12,6 +12,11 @@
 use std::io::IsTerminal;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+
+/// The log writer's queue, in lines: about a second of access log at 16,000 requests/s. The queue
+/// is allocated and touched whole at startup (≈ 32 bytes a line); tracing-appender's default of
+/// 128,000 lines cost 4 MiB of resident memory, a third of the idle gateway's.
+pub const QUEUED_LINES: usize = 16_384;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -32,6 +37,7 @@ pub fn init(format: LogFormat) -> WorkerGuard {
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
     let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUED_LINES)
         .lossy(false)
         .thread_name("bff-log")
         .finish(std::io::stdout());

@@ -1,5 +1,6 @@
 //! The main listener: accept loop, optional TLS, HTTP/1.1 + HTTP/2 (ALPN over TLS, prior
-//! knowledge in clear text) and the limits that protect it, then a graceful drain.
+//! knowledge in clear text, told apart in `protocol`) and the limits that protect it, then a
+//! graceful drain.
 //!
 //! Thread per core: `server.workers` threads each run their own single-threaded event loop and
 //! accept from the same listening socket (whichever worker is idle takes the next connection).
@@ -8,13 +9,14 @@
 //! wake-ups, no shared pool lock on the hot path.
 //!
 //! Limits: at most `max_connections` open connections (accepting pauses at the cap), a deadline
-//! for the TLS handshake, for a connection's first bytes (`first_bytes`) and for reading request
-//! headers (slowloris), a header-block size cap
+//! for the TLS handshake, for a connection's first bytes (`protocol` in clear text, `first_bytes`
+//! over TLS) and for reading request headers (slowloris), a header-block size cap
 //! (431) and count cap, HTTP/2 stream and reset caps. An `h2c` upgrade is never honoured: hyper
 //! does not implement it and the `Upgrade` header is hop-by-hop, so it never reaches an upstream.
 
 pub mod admin;
 mod first_bytes;
+mod protocol;
 pub mod tls;
 
 use crate::config::Limits;
@@ -22,10 +24,10 @@ use crate::gateway::Gateway;
 use arc_swap::ArcSwap;
 use first_bytes::FirstBytesDeadline;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use protocol::Protocol;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,6 +39,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// What the accept loops need.
 pub struct Listener {
@@ -63,8 +66,10 @@ impl Workers {
         stop: CancellationToken,
         grace: Duration,
     ) -> std::io::Result<Self> {
+        let (http1, http2) = connection_builders(&listener.limits);
         let shared = Arc::new(Shared {
-            builder: connection_builder(&listener.limits),
+            http1,
+            http2,
             handshake_timeout: listener.limits.tls_handshake_timeout,
             first_bytes_timeout: listener.limits.header_read_timeout,
             // `max_connections` holds across all workers.
@@ -116,7 +121,8 @@ impl Workers {
 
 /// What every worker shares.
 struct Shared {
-    builder: auto::Builder<TokioExecutor>,
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
     handshake_timeout: Duration,
     /// How long a connection may take to send the bytes that pick HTTP/1 or HTTP/2.
     first_bytes_timeout: Duration,
@@ -130,7 +136,10 @@ struct Shared {
 
 async fn accept_loop(tcp: TcpListener, worker: usize, shared: &Arc<Shared>) {
     let stop = &shared.stop;
-    let graceful = GracefulShutdown::new();
+    // This worker's connections, and their signal to finish: per worker, so that a connection
+    // task waiting for it never shares a lock with another worker's.
+    let connections = TaskTracker::new();
+    let drain = stop.child_token();
     loop {
         let permit = tokio::select! {
             _ = stop.cancelled() => break,
@@ -154,27 +163,36 @@ async fn accept_loop(tcp: TcpListener, worker: usize, shared: &Arc<Shared>) {
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             shared: shared.clone(),
-            watcher: graceful.watcher(),
+            drain: drain.clone(),
             peer,
             worker,
         };
         let tls = shared.tls.clone();
         let handshake_timeout = shared.handshake_timeout;
+        let first_bytes_timeout = shared.first_bytes_timeout;
         let open = OpenConnection::new(&shared.connections);
         // Two task shapes: a task's memory is its largest state, and a TLS connection's state
         // (rustls buffers) would otherwise be carried by every clear-text connection too.
         match tls {
             None => {
-                tokio::spawn(async move {
-                    connection.serve(stream, false).await;
+                connections.spawn(async move {
+                    match Protocol::sniff(&stream, first_bytes_timeout).await {
+                        Some(protocol) => connection.serve(stream, false, protocol).await,
+                        None => tracing::debug!(%peer, "no request before the deadline, or closed"),
+                    }
                     drop(permit);
                     drop(open);
                 });
             }
             Some(acceptor) => {
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection.serve(stream, true).await,
+                        Ok(Ok(stream)) => {
+                            let protocol = Protocol::from_alpn(stream.get_ref().1.alpn_protocol());
+                            // hyper's HTTP/2 side reads the preface without a deadline.
+                            let stream = FirstBytesDeadline::new(stream, first_bytes_timeout);
+                            connection.serve(stream, true, protocol).await;
+                        }
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
@@ -185,9 +203,11 @@ async fn accept_loop(tcp: TcpListener, worker: usize, shared: &Arc<Shared>) {
         }
     }
     drop(tcp);
+    drain.cancel();
+    connections.close();
     let grace = shared.grace;
     tokio::select! {
-        _ = graceful.shutdown() => tracing::debug!(worker, "all connections drained"),
+        _ = connections.wait() => tracing::debug!(worker, "all connections drained"),
         _ = tokio::time::sleep(grace) => {
             tracing::warn!(worker, grace = %humantime::format_duration(grace), "grace period over; closing the remaining connections");
         }
@@ -214,20 +234,22 @@ struct Connection {
     /// The connection builder and the current configuration generation (each request takes
     /// the one current when it starts).
     shared: Arc<Shared>,
-    watcher: Watcher,
+    /// Cancelled when the worker stops: the connection finishes its in-flight requests and
+    /// closes (HTTP/1 after the current response, HTTP/2 with a GOAWAY).
+    drain: CancellationToken,
     peer: SocketAddr,
     /// The worker serving this connection (it picks the upstream pool).
     worker: usize,
 }
 
 impl Connection {
-    async fn serve<I>(self, io: I, tls: bool)
+    async fn serve<I>(self, io: I, tls: bool, protocol: Protocol)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let Self {
             shared,
-            watcher,
+            drain,
             peer,
             worker,
         } = self;
@@ -243,34 +265,91 @@ impl Connection {
             });
             future
         });
-        let io = FirstBytesDeadline::new(io, shared.first_bytes_timeout);
-        let connection = shared
-            .builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
-        if let Err(error) = watcher.watch(connection).await {
+        let io = TokioIo::new(io);
+        let result = match protocol {
+            Protocol::Http1 => {
+                let connection =
+                    std::pin::pin!(shared.http1.serve_connection(io, service).with_upgrades());
+                until_drained(connection, &drain).await
+            }
+            // Boxed: the HTTP/2 state is twice the HTTP/1 one, and every HTTP/1 connection's
+            // task would carry it.
+            Protocol::Http2 => {
+                let mut connection = Box::pin(shared.http2.serve_connection(io, service));
+                until_drained(connection.as_mut(), &drain).await
+            }
+        };
+        if let Err(error) = result {
             tracing::debug!(%peer, error = %error, "connection ended with an error");
         }
     }
 }
 
-fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
+/// A hyper connection that can be asked to finish: no new requests, the in-flight ones answered.
+trait Drain: Future<Output = Result<(), hyper::Error>> {
+    fn start_draining(self: Pin<&mut Self>);
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<I, S, B> Drain for http1::UpgradeableConnection<I, S>
+where
+    Self: Future<Output = Result<(), hyper::Error>>,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    fn start_draining(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B> Drain for http2::Connection<I, S, TokioExecutor>
+where
+    Self: Future<Output = Result<(), hyper::Error>>,
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+{
+    fn start_draining(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Serves `connection` to its end; once `drain` is cancelled, lets it finish what is in flight.
+/// The connection is pinned by the caller: moved in, it would take its (large) room twice in
+/// the task, as the argument and as the pinned local.
+async fn until_drained<C: Drain>(
+    mut connection: Pin<&mut C>,
+    drain: &CancellationToken,
+) -> Result<(), hyper::Error> {
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        _ = drain.cancelled() => {}
+    }
+    connection.as_mut().start_draining();
+    connection.await
+}
+
+fn connection_builders(limits: &Limits) -> (http1::Builder, http2::Builder<TokioExecutor>) {
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes)
         .max_headers(limits.max_headers)
         .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
         .max_concurrent_streams(limits.h2_max_concurrent_streams)
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(20)
         .max_local_error_reset_streams(1024)
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20));
-    builder
+    (h1, h2)
 }
