@@ -227,8 +227,9 @@ const METHOD_CLASSES: [&str; 2] = ["read", "write"];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// Why a login ended without a session; the label values of `logins_failed`.
-pub const LOGIN_FAILURES: [&str; 7] = [
+pub const LOGIN_FAILURES: [&str; 8] = [
     "provider_error",
+    "provider_not_ready",
     "state",
     "issuer",
     "code_exchange",

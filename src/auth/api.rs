@@ -275,6 +275,8 @@ impl TokenHandler {
             .refresh
             .run(&rt, usable, async move {
                 let Some(provider) = handler.client.provider() else {
+                    handler.metrics.refresh_unavailable();
+                    tracing::warn!(target: "bff_gateway::auth", "token refresh failed: the provider is not discovered yet; session kept");
                     return RefreshOutcome::Unavailable;
                 };
                 match handler.client.refresh(provider, &token).await {

@@ -294,7 +294,7 @@ impl TokenHandler {
             );
         };
         let Some(provider) = self.client.provider() else {
-            self.metrics.login_failed("other");
+            self.metrics.login_failed("provider_not_ready");
             return with_cookies(not_ready(), clear);
         };
         // RFC 9207 covers error responses too: a forged `error=` from a mix-up is refused.

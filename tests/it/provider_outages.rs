@@ -29,7 +29,9 @@ const JWKS_DELAY: Duration = Duration::from_secs(30);
 const LOGINS_FAILED_AT_EXCHANGE: &str =
     r#"bff_gateway_logins_failed_total{reason="code_exchange"}"#;
 const LOGINS_FAILED_AT_ID_TOKEN: &str = r#"bff_gateway_logins_failed_total{reason="id_token"}"#;
-const LOGINS_FAILED_OTHER: &str = r#"bff_gateway_logins_failed_total{reason="other"}"#;
+const LOGINS_FAILED_NOT_READY: &str =
+    r#"bff_gateway_logins_failed_total{reason="provider_not_ready"}"#;
+const REFRESHES_UNAVAILABLE: &str = r#"bff_gateway_token_refreshes_total{outcome="unavailable"}"#;
 const REFRESHES_SUCCEEDED: &str = r#"bff_gateway_token_refreshes_total{outcome="succeeded"}"#;
 const REFRESHES_REFUSED: &str = r#"bff_gateway_token_refreshes_total{outcome="refused"}"#;
 
@@ -345,6 +347,8 @@ async fn a_gateway_restarted_while_the_provider_is_down_keeps_its_sessions() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "provider_unavailable", "{body}");
     assert_eq!(session_value(&browser, &base).as_ref(), Some(&session));
+    // Counted like any refresh the provider could not answer (it used to go uncounted).
+    assert_eq!(metric_now(admin, REFRESHES_UNAVAILABLE).await, 1.0);
 
     let response = browser.get(&pending.callback).await;
     assert_eq!(response.status(), 503);
@@ -355,7 +359,7 @@ async fn a_gateway_restarted_while_the_provider_is_down_keeps_its_sessions() {
     );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "provider_not_ready", "{body}");
-    assert_eq!(metric_now(admin, LOGINS_FAILED_OTHER).await, 1.0);
+    assert_eq!(metric_now(admin, LOGINS_FAILED_NOT_READY).await, 1.0);
     assert_eq!(session_value(&browser, &base).as_ref(), Some(&session));
 
     relay.set_mode(Mode::Pass).await;
