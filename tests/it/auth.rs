@@ -1248,24 +1248,38 @@ async fn readyz(gateway: &TestGateway) -> u16 {
 // checklist K1: a discovery document naming another issuer is never accepted.
 #[tokio::test]
 async fn a_discovery_document_for_another_issuer_keeps_the_gateway_unready() {
-    let doc = TestUpstream::start(|_| async {
-        let body = serde_json::json!({
-            "issuer": "https://evil.example",
-            "authorization_endpoint": "https://evil.example/authorize",
-            "token_endpoint": "https://evil.example/token",
-            "jwks_uri": "https://evil.example/jwks",
-            "response_types_supported": ["code"],
-            "code_challenge_methods_supported": ["S256"],
-        });
-        let mut r = crate::support::upstream::full(hyper::StatusCode::OK, body.to_string());
-        r.headers_mut()
-            .insert("content-type", "application/json".parse().unwrap());
-        r
+    let fetched = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fetches = fetched.clone();
+    let doc = TestUpstream::start(move |_| {
+        fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async {
+            let body = serde_json::json!({
+                "issuer": "https://evil.example",
+                "authorization_endpoint": "https://evil.example/authorize",
+                "token_endpoint": "https://evil.example/token",
+                "jwks_uri": "https://evil.example/jwks",
+                "response_types_supported": ["code"],
+                "code_challenge_methods_supported": ["S256"],
+            });
+            let mut r = crate::support::upstream::full(hyper::StatusCode::OK, body.to_string());
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            r
+        }
     })
     .await;
     let port = free_port();
     let gateway = TestGateway::start(&bare_yaml(port, &doc.url())).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Not ready because the document was fetched and refused, not because nothing was tried:
+    // wait for a retry (a second fetch) and check readiness after it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fetched.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the discovery document was never fetched twice"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(readyz(&gateway).await, 503);
     let login = crate::support::client()
         .get(format!("http://127.0.0.1:{port}/auth/login"))

@@ -444,14 +444,34 @@ async fn upstream_failures_log_a_warning_naming_the_route_and_the_upstream() {
         .filter(|e| e["level"] == "WARN" && e["message"] == "upstream failed")
         .collect();
     assert_eq!(warnings.len(), 2, "{lines:#?}");
-    for (warning, route, upstream) in [
-        (warnings[0], "dead-api", dead.clone()),
-        (warnings[1], "slow-api", echo.url()),
+    for (warning, route, upstream, cause) in [
+        (
+            warnings[0],
+            "dead-api",
+            dead.clone(),
+            "cannot connect to the upstream",
+        ),
+        (
+            warnings[1],
+            "slow-api",
+            echo.url(),
+            "the upstream did not answer within 300ms",
+        ),
     ] {
         assert_eq!(warning["route"], route, "{warning}");
         assert_eq!(warning["upstream"], upstream.as_str(), "{warning}");
-        assert!(warning["error"].is_string(), "{warning}");
+        assert!(
+            warning["error"].as_str().is_some_and(|e| e.contains(cause)),
+            "{warning}"
+        );
     }
+    assert!(
+        warnings[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.to_ascii_lowercase().contains("refused")),
+        "the connect failure's own cause is missing: {}",
+        warnings[0]
+    );
 }
 
 // Ctrl-C in a terminal (or `docker stop` with STOPSIGNAL SIGINT) drains like SIGTERM.
