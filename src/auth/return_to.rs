@@ -2,7 +2,10 @@
 //!
 //! Only a path on this site is accepted: it starts with one `/`, is printable ASCII, and neither it
 //! nor its percent-decoded form can be read as another host (`//evil`, `/\evil`, `/%2f%2fevil`,
-//! `/%5cevil`) or smuggle a header (CR, LF, NUL, tabs). Anything else falls back to the default.
+//! `/%5cevil`) or smuggle a header (CR, LF, NUL, tabs); its path part must also be one the
+//! gateway would route (`request_path::normalise`: no malformed or non-UTF-8 escapes, no dot
+//! segments), so a login never ends on the gateway's own 400. Anything else falls back to the
+//! default.
 
 /// Longest accepted `return_to`.
 pub const MAX_LEN: usize = 2048;
@@ -23,7 +26,11 @@ pub fn is_safe_local_path(path: &str) -> bool {
     if decoded.iter().any(|b| b.is_ascii_control() || *b == b'\\') {
         return false;
     }
-    !matches!(decoded.get(1), Some(b'/'))
+    if matches!(decoded.get(1), Some(b'/')) {
+        return false;
+    }
+    let path_part = path.split(['?', '#']).next().unwrap_or(path);
+    crate::request_path::normalise(path_part).is_ok()
 }
 
 /// The requested target when it is safe, else `default`.
@@ -48,6 +55,26 @@ mod tests {
             "/%20x",
             "/a/b/",
         ] {
+            assert!(is_safe_local_path(path), "{path}");
+        }
+    }
+
+    // Issue 7, checklist D5: a path the gateway itself would refuse (400) is no target either.
+    #[test]
+    fn paths_the_gateway_would_refuse_are_refused() {
+        for path in [
+            "/%zz",
+            "/a%",
+            "/%ff%fe",
+            "/%c0%ae%c0%ae/admin",
+            "/a/../b",
+            "/a/%2e%2e/b",
+            "/a/./b",
+        ] {
+            assert!(!is_safe_local_path(path), "{path}");
+        }
+        // Only the path part is held to the path rules.
+        for path in ["/a?next=%zz", "/a?x=../y", "/a#%zz", "/%C3%A9?q=%ff"] {
             assert!(is_safe_local_path(path), "{path}");
         }
     }
