@@ -10,14 +10,16 @@
 
 use crate::support::browser::{Browser, location, query_params, set_cookie_lines};
 use crate::support::http2_frames::{
-    CANCEL, CONTINUATION, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, HEADERS, MAX_FRAME_PAYLOAD,
-    RST_STREAM, client_start, frame, get_request_block, literal, read_outcome, rst_stream,
+    CANCEL, CONTINUATION, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, Frame, HEADERS,
+    MAX_FRAME_PAYLOAD, NO_ERROR, REFUSED_STREAM, RST_STREAM, client_start, frame,
+    get_request_block, literal, read_outcome, request_block, rst_stream,
 };
 use crate::support::proc_stats::{self, ensure_open_files, is_running, open_fds, rss_kib};
 use crate::support::process::{GatewayProcess, config_file};
 use crate::support::token_handler::{Options, setup};
 use crate::support::{
-    TestGateway, TestUpstream, client, raw_exchange, read_until_close, status_of,
+    TestGateway, TestUpstream, assert_still_serving, client, raw_exchange, read_until_close,
+    status_of,
 };
 use futures_util::StreamExt;
 use std::net::SocketAddr;
@@ -54,23 +56,6 @@ async fn gateway(limits: &str, route_extra: &str) -> (TestGateway, TestUpstream,
     ))
     .await;
     (gw, upstream, seen)
-}
-
-/// The "other clients unaffected" check every attack ends with: a plain request is served.
-async fn assert_still_serving(addr: SocketAddr) {
-    let started = Instant::now();
-    let r = client()
-        .get(format!("http://{addr}/after-the-attack"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .expect("a normal client is still served");
-    assert_eq!(r.status(), 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "a normal request took {:?}",
-        started.elapsed()
-    );
 }
 
 /// Sends `request` on a fresh connection; returns the text read and whether the server closed
@@ -432,7 +417,7 @@ async fn cr_lf_in_a_path_stays_escaped_in_the_login_redirect() {
 // served for it, and other clients (HTTP/2 included) are.
 #[tokio::test]
 async fn http2_rapid_reset_gets_goaway_and_others_are_still_served() {
-    let (gw, _api, _seen) = gateway("", "").await;
+    let (gw, _api, seen) = gateway("", "").await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
     let mut attack = client_start();
     for i in 0..10_000u32 {
@@ -451,6 +436,18 @@ async fn http2_rapid_reset_gets_goaway_and_others_are_still_served() {
     let goaway = outcome.goaway().expect("a GOAWAY");
     assert_eq!(goaway.error_code(), Some(ENHANCE_YOUR_CALM), "{goaway:?}");
     assert!(outcome.closed, "the connection stayed open after GOAWAY");
+    let served: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| t.contains("/reset"))
+        .cloned()
+        .collect();
+    assert!(
+        served.is_empty(),
+        "{} reset streams reached the upstream",
+        served.len()
+    );
     assert_still_serving(gw.addr).await;
     assert_h2_still_serving(gw.addr).await;
 }
@@ -531,8 +528,9 @@ async fn an_oversized_http2_header_list_is_refused_and_closed() {
 }
 
 // checklist D2, D3: a CONTINUATION flood (a header block that never ends, CVE-2024-27316 family)
-// is cut off with GOAWAY ENHANCE_YOUR_CALM and a closed connection long before the attacker has
-// sent 64 MiB; the gateway's memory does not grow with it.
+// is cut off long before the attacker has sent 64 MiB: the server closes the connection (EOF or
+// reset, after a GOAWAY ENHANCE_YOUR_CALM when it sends one) within 5 s of the first frame; a
+// server that merely stops reading does not pass. Nothing reaches the upstream.
 #[tokio::test]
 async fn an_http2_continuation_flood_is_cut_off() {
     let (gw, _api, seen) = gateway("    max_header_bytes: 16KiB\n", "").await;
@@ -552,23 +550,53 @@ async fn an_http2_continuation_flood_is_cut_off() {
         literal(&mut fields, "x-flood", &[b'v'; 1000]);
     }
     let continuation = frame(CONTINUATION, 0, 1, &fields);
-    let mut sent = 0usize;
-    let cut_off = loop {
-        if sent >= 64 << 20 {
-            break false;
+    let started = Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    // The flood is written while the answer is read, so a server that stops reading without
+    // closing cannot pass as one that cut the client off.
+    let flood = tokio::spawn(async move {
+        let mut sent = 0usize;
+        while sent < 64 << 20 {
+            if writer.write_all(&continuation).await.is_err() {
+                return (sent, true);
+            }
+            sent += continuation.len();
         }
-        match tokio::time::timeout(Duration::from_secs(2), stream.write_all(&continuation)).await {
-            Ok(Ok(())) => sent += continuation.len(),
-            // Refused (reset/broken pipe) or no longer read: both mean the server stopped.
-            Ok(Err(_)) | Err(_) => break true,
+        (sent, false)
+    });
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(WAIT, async {
+        let mut chunk = [0u8; 16_384];
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            }
         }
-    };
-    assert!(cut_off, "the server read 64 MiB of one header block");
-    let outcome = read_outcome(&mut stream, WAIT).await;
-    if let Some(goaway) = outcome.goaway() {
+    })
+    .await;
+    let closed_after = started.elapsed();
+    assert!(
+        read.is_ok(),
+        "the connection was still open {WAIT:?} into the flood ({} bytes read)",
+        raw.len()
+    );
+    let (sent, refused) = tokio::time::timeout(WAIT, flood)
+        .await
+        .expect("the flood writer stalled on a closed connection")
+        .unwrap();
+    assert!(refused, "the server read 64 MiB of one header block");
+    let goaway = crate::support::http2_frames::parse_frames(&raw)
+        .into_iter()
+        .find(|f| f.kind == crate::support::http2_frames::GOAWAY);
+    if let Some(goaway) = &goaway {
         assert_eq!(goaway.error_code(), Some(ENHANCE_YOUR_CALM), "{goaway:?}");
     }
-    eprintln!("continuation flood: cut off after {sent} bytes written (kernel buffers included)");
+    eprintln!(
+        "continuation flood: closed after {closed_after:?} and {sent} bytes written (kernel \
+         buffers included); GOAWAY {:?}",
+        goaway.and_then(|g| g.error_code())
+    );
     assert!(seen.lock().unwrap().is_empty());
     assert_still_serving(gw.addr).await;
     assert_h2_still_serving(gw.addr).await;
@@ -694,8 +722,11 @@ async fn keep_alive_request(stream: &mut TcpStream, path: &str) -> u16 {
 
 /// How many idle connections the flood test holds open at once.
 const IDLE_CONNECTIONS: usize = 10_000;
-/// The bound on the gateway binary's resident memory while it holds them.
-const IDLE_CONNECTIONS_RSS_KIB: u64 = 300 * 1024;
+/// The bound on the gateway binary's resident memory while it holds them: the debug build
+/// measured 135.6-136.5 MiB (release about 148 MiB), plus about 30 %.
+const IDLE_CONNECTIONS_RSS_KIB: u64 = 180 * 1024;
+/// Set to `1` to skip the 10,000-connection test where `RLIMIT_NOFILE` cannot be raised.
+const SKIP_10K_IDLE: &str = "BFF_TEST_SKIP_10K_IDLE";
 
 // checklist D1, D2: 10,000 idle keep-alive connections against the real binary (each has been
 // served one request, so each holds its HTTP/1 state): memory stays bounded, a new client is
@@ -703,9 +734,17 @@ const IDLE_CONNECTIONS_RSS_KIB: u64 = 300 * 1024;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_idle_connections_keep_memory_bounded_and_new_clients_served() {
     // This process holds the client ends, the binary the server ends (it inherits the limit).
+    // A limit that cannot be raised fails the test (CI runs as root, where it can); skipping
+    // takes an explicit opt-out.
     if let Err(why) = ensure_open_files(IDLE_CONNECTIONS as u64 + 1024) {
-        eprintln!("SKIPPED ten_thousand_idle_connections: {why}");
-        return;
+        if std::env::var_os(SKIP_10K_IDLE).is_some_and(|v| v == "1") {
+            eprintln!("SKIPPED ten_thousand_idle_connections ({SKIP_10K_IDLE}=1): {why}");
+            return;
+        }
+        panic!(
+            "cannot hold {IDLE_CONNECTIONS} connections: {why}; or set {SKIP_10K_IDLE}=1 to skip \
+             this test explicitly"
+        );
     }
     let (upstream, _seen) = recording_echo().await;
     let file = config_file(&format!(
@@ -811,4 +850,496 @@ async fn the_connection_over_max_connections_waits_until_a_slot_is_freed() {
     assert!(served.duration_since(freed) < Duration::from_secs(2));
     drop(held);
     assert_still_serving(gw.addr).await;
+}
+
+/// The bound on the real binary's peak RSS (`VmHWM`, start-up included) after the hostile
+/// replay: the debug build measured about 19 MiB (18 MiB at start), plus about 30 %.
+const REPLAY_PEAK_RSS_KIB: u64 = 25 * 1024;
+
+/// Sends one raw HTTP/1.1 request on a fresh connection and reads until the server closes it.
+async fn h1_replay(addr: SocketAddr, request: &[u8]) -> String {
+    let (raw, closed) = exchange_and_close(addr, request).await;
+    assert!(closed, "the connection stayed open: {raw}");
+    raw
+}
+
+// checklist D1, D2, D3, D5, H3: the hostile payloads replayed against the real binary, where a
+// panic in a connection task is not swallowed by the test's runtime but printed to stderr: after
+// rapid reset, a CONTINUATION flood, CL+TE smuggling, oversized headers and cookies, malformed
+// paths and a slowloris client, the process is still running, has printed no "panicked", serves
+// a normal request, and its peak RSS stayed bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_payloads_against_the_real_binary_never_panic_and_memory_stays_bounded() {
+    let (upstream, seen) = recording_echo().await;
+    let file = config_file(&format!(
+        "server:\n  listen: 127.0.0.1:0\n  public_url: http://127.0.0.1\n  limits:\n\
+         \x20   max_header_bytes: 16KiB\n    header_read_timeout: 1s\n\
+         routes:\n  - path: /\n    upstream: {}\n    auth: none\n",
+        upstream.url()
+    ));
+    let gw = GatewayProcess::start_capturing_stderr(file.path()).await;
+    let (pid, addr) = (gw.pid(), gw.addr);
+    let rss_start = rss_kib(pid);
+
+    // HTTP/2 rapid reset.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut attack = client_start();
+    for i in 0..10_000u32 {
+        let id = 1 + 2 * i;
+        attack.extend(frame(
+            HEADERS,
+            END_STREAM | END_HEADERS,
+            id,
+            &get_request_block("a", "/reset"),
+        ));
+        attack.extend(rst_stream(id, CANCEL));
+    }
+    let _ = stream.write_all(&attack).await;
+    let outcome = read_outcome(&mut stream, WAIT).await;
+    assert_eq!(
+        outcome.goaway().and_then(Frame::error_code),
+        Some(ENHANCE_YOUR_CALM),
+        "rapid reset: {outcome:?}"
+    );
+    assert!(outcome.closed, "rapid reset: {outcome:?}");
+
+    // HTTP/2 CONTINUATION flood (up to 16 MiB).
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut start = client_start();
+    start.extend(frame(
+        HEADERS,
+        END_STREAM,
+        1,
+        &get_request_block("a", "/flood"),
+    ));
+    stream.write_all(&start).await.unwrap();
+    let mut fields = Vec::new();
+    while fields.len() + 1100 < MAX_FRAME_PAYLOAD {
+        literal(&mut fields, "x-flood", &[b'v'; 1000]);
+    }
+    let continuation = frame(CONTINUATION, 0, 1, &fields);
+    let (mut reader, mut writer) = stream.into_split();
+    let flood = tokio::spawn(async move {
+        for _ in 0..(16 << 20) / continuation.len() {
+            if writer.write_all(&continuation).await.is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(WAIT, reader.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "CONTINUATION flood: the connection stayed open"
+    );
+    assert!(
+        tokio::time::timeout(WAIT, flood).await.unwrap().unwrap(),
+        "CONTINUATION flood: 16 MiB of one header block were read"
+    );
+
+    // CL+TE in both orders: framed by chunks, one answer, no smuggled request.
+    for headers in [
+        "Content-Length: 40\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: 40\r\n",
+    ] {
+        let raw = h1_replay(
+            addr,
+            format!(
+                "POST /first HTTP/1.1\r\nHost: a\r\n{headers}\r\n0\r\n\r\n\
+                 GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+        assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{headers:?}: {raw}");
+    }
+
+    // Oversized header block and cookie: 431.
+    for request in [
+        format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nx-big: {}\r\n\r\n",
+            "a".repeat(20_000)
+        ),
+        format!(
+            "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+            (0..40)
+                .map(|i| format!("Cookie: c{i}={}\r\n", "b".repeat(500)))
+                .collect::<String>()
+        ),
+    ] {
+        let raw = h1_replay(addr, request.as_bytes()).await;
+        assert_eq!(status_of(&raw), Some(431), "{raw}");
+    }
+
+    // Malformed paths: 400, escapes that are not UTF-8 included.
+    let paths: [&[u8]; 6] = [
+        b"/api/%ff",
+        b"/api/%c0%ae%c0%ae/admin",
+        b"/api/%zz",
+        b"/api/%",
+        b"/api/\xff",
+        b"/api/../admin",
+    ];
+    for path in paths {
+        let mut request = b"GET ".to_vec();
+        request.extend_from_slice(path);
+        request.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let raw = h1_replay(addr, &request).await;
+        assert_eq!(
+            status_of(&raw),
+            Some(400),
+            "{}: {raw}",
+            String::from_utf8_lossy(path)
+        );
+    }
+
+    // Slowloris: a header byte every 200 ms is closed after `header_read_timeout` (1 s).
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    let mut closed_after = None;
+    for byte in b"GET / HTTP/1.1\r\nHost: a\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+        if stream.write_all(&[*byte]).await.is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
+            Err(_) => {}
+            Ok(_) => {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+        }
+    }
+    let closed_after = closed_after.expect("slowloris: the connection stayed open");
+    assert!(closed_after < Duration::from_secs(3), "{closed_after:?}");
+
+    assert!(
+        !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t.contains("reset") || t.contains("flood") || t.contains("smuggled")),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    assert!(is_running(pid), "the gateway died");
+    assert_still_serving(addr).await;
+    assert_h2_still_serving(addr).await;
+    let peak = proc_stats::status_kib(pid, "VmHWM");
+    eprintln!(
+        "hostile replay: RSS {rss_start} KiB at start, {} KiB now, peak {peak} KiB",
+        rss_kib(pid)
+    );
+    let stderr = gw.stderr_text();
+    assert!(
+        !stderr.contains("panicked"),
+        "the gateway panicked: {stderr}"
+    );
+    let logged: Vec<String> = gw
+        .drain_lines()
+        .into_iter()
+        .filter(|l| l.contains("panicked"))
+        .collect();
+    assert!(logged.is_empty(), "the gateway panicked: {logged:?}");
+    assert!(
+        peak < REPLAY_PEAK_RSS_KIB,
+        "the gateway's peak RSS was {peak} KiB"
+    );
+}
+
+// checklist D3: with `h2_max_concurrent_streams: 4`, streams opened beyond 4 (their request
+// bodies never end, so none completes) are refused with RST_STREAM REFUSED_STREAM (or the
+// connection with GOAWAY) and never reach the upstream; the 4 admitted ones still complete.
+#[tokio::test]
+async fn http2_streams_over_the_concurrency_limit_are_refused() {
+    let (gw, _api, seen) = gateway("    h2_max_concurrent_streams: 4\n", "").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    let mut request = client_start();
+    for i in 0..10u32 {
+        request.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            1 + 2 * i,
+            &request_block("POST", "a", &format!("/open/{i}"), &[]),
+        ));
+    }
+    stream.write_all(&request).await.unwrap();
+    let outcome = read_outcome(&mut stream, Duration::from_secs(1)).await;
+    let refused: Vec<u32> = outcome
+        .frames
+        .iter()
+        .filter(|f| f.kind == RST_STREAM && f.error_code() == Some(REFUSED_STREAM))
+        .map(|f| f.stream)
+        .collect();
+    if let Some(goaway) = outcome.goaway() {
+        assert!(outcome.closed, "{outcome:?}");
+        assert_ne!(goaway.error_code(), Some(NO_ERROR), "{goaway:?}");
+    } else {
+        assert_eq!(refused, [9, 11, 13, 15, 17, 19], "{outcome:?}");
+        // The admitted streams finish once their bodies end.
+        let mut ends = Vec::new();
+        for id in [1, 3, 5, 7] {
+            ends.extend(frame(DATA, END_STREAM, id, &[]));
+        }
+        stream.write_all(&ends).await.unwrap();
+        let outcome = read_outcome(&mut stream, Duration::from_secs(1)).await;
+        let mut ok: Vec<u32> = outcome
+            .statuses()
+            .into_iter()
+            .filter(|(_, s)| *s == Some(200))
+            .map(|(id, _)| id)
+            .collect();
+        ok.sort_unstable();
+        assert_eq!(ok, [1, 3, 5, 7], "{outcome:?}");
+    }
+    let seen = seen.lock().unwrap().clone();
+    for i in 4..10 {
+        assert!(!seen.contains(&format!("/open/{i}")), "{seen:?}");
+    }
+    assert_still_serving(gw.addr).await;
+    assert_h2_still_serving(gw.addr).await;
+}
+
+/// Writes `malformed` HEADERS carrying a connection-specific field, then one good request, on
+/// a fresh HTTP/2 connection; returns what the server did.
+async fn malformed_h2_burst(
+    addr: SocketAddr,
+    malformed: u32,
+) -> crate::support::http2_frames::Outcome {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut attack = client_start();
+    for i in 0..malformed {
+        attack.extend(frame(
+            HEADERS,
+            END_STREAM | END_HEADERS,
+            1 + 2 * i,
+            &request_block("GET", "a", "/malformed", &[("connection", b"keep-alive")]),
+        ));
+    }
+    attack.extend(frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        1 + 2 * malformed,
+        &get_request_block("a", "/good-after-malformed"),
+    ));
+    let _ = stream.write_all(&attack).await;
+    read_outcome(&mut stream, Duration::from_secs(2)).await
+}
+
+// checklist D3, H3: 2,000 malformed HEADERS (a connection-specific `connection` field) on one
+// connection: past hyper's `max_local_error_reset_streams` (1024) the connection gets GOAWAY
+// ENHANCE_YOUR_CALM, naming a last stream no later than the 1025th, and is closed; the good
+// request behind them is not served. 500 of them are only reset, and the good request behind
+// them is served on the same connection. None reaches the upstream; other clients are served.
+#[tokio::test]
+async fn a_flood_of_malformed_http2_requests_gets_goaway() {
+    let (gw, _api, seen) = gateway("", "").await;
+    let outcome = malformed_h2_burst(gw.addr, 500).await;
+    assert!(outcome.goaway().is_none(), "{:?}", outcome.goaway());
+    assert_eq!(outcome.statuses(), [(1001, Some(200))]);
+    let resets = outcome
+        .frames
+        .iter()
+        .filter(|f| f.kind == RST_STREAM)
+        .count();
+    assert_eq!(resets, 500);
+
+    let outcome = malformed_h2_burst(gw.addr, 2_000).await;
+    let goaway = outcome.goaway().expect("a GOAWAY");
+    assert_eq!(goaway.error_code(), Some(ENHANCE_YOUR_CALM), "{goaway:?}");
+    let last_stream = u32::from_be_bytes(goaway.payload[..4].try_into().unwrap()) & 0x7fff_ffff;
+    assert!(
+        last_stream <= 2 * 1025 + 1,
+        "GOAWAY last stream {last_stream}"
+    );
+    assert!(outcome.closed, "the connection stayed open after GOAWAY");
+    assert!(outcome.statuses().is_empty(), "{:?}", outcome.statuses());
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.iter().any(|t| t.contains("/malformed")), "{seen:?}");
+    assert_eq!(seen, ["/good-after-malformed"]);
+    assert_still_serving(gw.addr).await;
+    assert_h2_still_serving(gw.addr).await;
+}
+
+// checklist D1: a body sent one byte every 500 ms (Content-Length 1000, the upstream waits for
+// all of it) does not hold the route for ever: at the route's `timeout` (1 s) the client gets
+// 504 (or 408) and the connection is closed within a few seconds; other clients are served.
+#[tokio::test]
+async fn a_slow_body_upload_gets_504_and_is_closed() {
+    let (gw, _api, _seen) = gateway("", "    timeout: 1s\n").await;
+    let stream = TcpStream::connect(gw.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let started = Instant::now();
+    writer
+        .write_all(b"POST /slow-upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..1000 {
+            if writer.write_all(b"x").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let mut raw = Vec::new();
+    let mut answered_after = None;
+    let read = tokio::time::timeout(Duration::from_secs(8), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    answered_after.get_or_insert(started.elapsed());
+                    raw.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+    })
+    .await;
+    let closed_after = started.elapsed();
+    trickle.abort();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    eprintln!("slow upload: answered after {answered_after:?}, closed after {closed_after:?}");
+    assert!(
+        matches!(status_of(&raw), Some(504 | 408)),
+        "after {closed_after:?}: {raw}"
+    );
+    let answered_after = answered_after.unwrap();
+    assert!(
+        answered_after >= Duration::from_millis(900) && answered_after < Duration::from_secs(3),
+        "answered after {answered_after:?}"
+    );
+    assert!(
+        read.is_ok(),
+        "the connection was still open after 8 s: {raw}"
+    );
+    assert!(
+        closed_after < Duration::from_secs(5),
+        "closed after {closed_after:?}"
+    );
+    assert_still_serving(gw.addr).await;
+}
+
+// checklist D2: the HTTP/2 listener applies the same limits as HTTP/1: a `:path` longer than
+// `max_uri_bytes` is 414, a body over the route's `max_body_bytes` is 413 whether declared
+// (content-length) or streamed without a length; neither reaches the upstream.
+#[tokio::test]
+async fn http2_over_long_paths_get_414_and_over_large_bodies_413() {
+    let (gw, _api, seen) = gateway("    max_uri_bytes: 1KiB\n", "    max_body_bytes: 1KiB\n").await;
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .timeout(WAIT)
+        .build()
+        .unwrap();
+    let long = format!("/long/{}", "a".repeat(2000));
+    let r = h2.get(gw.url(&long)).send().await.unwrap();
+    assert_eq!(r.version(), http::Version::HTTP_2);
+    assert_eq!(r.status(), 414);
+    let r = h2
+        .post(gw.url("/declared"))
+        .body(vec![b'x'; 2048])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b'x'; 512])).collect();
+    let r = h2
+        .post(gw.url("/streamed"))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen
+            .iter()
+            .any(|t| t.starts_with("/long") || t == "/declared"),
+        "{seen:?}"
+    );
+    // Under the limits, the same client is served.
+    let r = h2
+        .post(gw.url("/small"))
+        .body(vec![b'x'; 512])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_still_serving(gw.addr).await;
+}
+
+// checklist D1, D3: a slow HTTP/2 header block (HEADERS without END_HEADERS, then one small
+// CONTINUATION every 500 ms) is not held open: hyper's h2 caps the CONTINUATION frames of one
+// block by `max_header_bytes` (16 KiB: about 5 frames) and answers GOAWAY ENHANCE_YOUR_CALM and
+// a close within a few seconds. (The client cannot answer a PING in between, RFC 9113 §6.10;
+// with a 1 MiB limit the keep-alive PING, unanswered, closes it after about 50 s instead.)
+#[tokio::test]
+async fn a_slow_http2_header_block_is_cut_off() {
+    let (gw, _api, seen) = gateway("    max_header_bytes: 16KiB\n", "").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    stream.write_all(&client_start()).await.unwrap();
+    // Settle the SETTINGS exchange first: no frame may come between the block's frames.
+    let _ = read_outcome(&mut stream, Duration::from_millis(300)).await;
+    stream
+        .write_all(&frame(
+            HEADERS,
+            END_STREAM,
+            1,
+            &get_request_block("a", "/slow-block"),
+        ))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut frames = Vec::new();
+    let mut sent = 0;
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+        let mut fields = Vec::new();
+        literal(&mut fields, &format!("x-s{sent}"), b"v");
+        if stream
+            .write_all(&frame(CONTINUATION, 0, 1, &fields))
+            .await
+            .is_err()
+        {
+            break true;
+        }
+        sent += 1;
+        // Read what the server sends until the next frame is due; a `None` before then is
+        // the connection closing.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while let Some(f) = crate::support::http2_frames::read_frame(
+            &mut stream,
+            deadline.saturating_duration_since(Instant::now()),
+        )
+        .await
+        {
+            frames.push(f);
+        }
+        if Instant::now() < deadline {
+            break true;
+        }
+    };
+    let closed_after = started.elapsed();
+    eprintln!("slow header block: closed {closed} after {closed_after:?} and {sent} frames");
+    assert!(
+        closed,
+        "still open after {closed_after:?} ({sent} CONTINUATION frames)"
+    );
+    let goaway = frames
+        .iter()
+        .find(|f| f.kind == crate::support::http2_frames::GOAWAY)
+        .expect("a GOAWAY");
+    assert_eq!(goaway.error_code(), Some(ENHANCE_YOUR_CALM), "{goaway:?}");
+    assert!(seen.lock().unwrap().is_empty());
+    assert_still_serving(gw.addr).await;
+    assert_h2_still_serving(gw.addr).await;
 }

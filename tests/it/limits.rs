@@ -1,6 +1,9 @@
-//! Listener limits and request-framing guards (checklist H3, P1, D1, D2).
+//! Listener limits and request-framing guards (checklist H3, P1, D1, D2). Each bad-input test
+//! ends by checking that other clients are still served (issue 7).
 
-use crate::support::{TestGateway, TestUpstream, raw_exchange, read_until_close, status_of};
+use crate::support::{
+    TestGateway, TestUpstream, assert_still_serving, raw_exchange, read_until_close, status_of,
+};
 use http_body_util::BodyExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,6 +34,7 @@ async fn oversized_header_block_gets_431() {
     )
     .await;
     assert_eq!(status_of(&raw), Some(431), "{raw}");
+    assert_still_serving(gw.addr).await;
 }
 
 #[tokio::test]
@@ -44,6 +48,7 @@ async fn too_many_headers_are_refused() {
     )
     .await;
     assert_eq!(status_of(&raw), Some(431), "{raw}");
+    assert_still_serving(gw.addr).await;
 }
 
 #[tokio::test]
@@ -57,6 +62,7 @@ async fn over_long_request_target_gets_414() {
     )
     .await;
     assert_eq!(status_of(&raw), Some(414), "{raw}");
+    assert_still_serving(gw.addr).await;
 }
 
 // Slowloris: one header byte every half second never completes a request; the listener must
@@ -95,6 +101,7 @@ async fn slow_header_senders_are_cut_off_after_the_header_read_timeout() {
         closed_after >= Duration::from_millis(1500) && closed_after < Duration::from_secs(6),
         "closed after {closed_after:?}; expected about 2 s"
     );
+    assert_still_serving(gw.addr).await;
 }
 
 /// One request as an upstream saw it.
@@ -189,6 +196,7 @@ async fn content_length_with_transfer_encoding_never_smuggles_a_second_request()
             "the upstream saw Content-Length ({headers:?})"
         );
         assert_eq!(seen[0].body_len, 0, "framed by chunks: an empty body");
+        assert_still_serving(gw.addr).await;
         gw.stop().await;
     }
 }
@@ -203,6 +211,7 @@ async fn duplicate_host_headers_are_refused() {
     )
     .await;
     assert_eq!(status_of(&raw), Some(400), "{raw}");
+    assert_still_serving(gw.addr).await;
 }
 
 // checklist P1: the gateway is not a forward proxy.
@@ -224,6 +233,7 @@ async fn absolute_form_naming_another_host_is_refused() {
     )
     .await;
     assert_eq!(status_of(&raw), Some(405), "{raw}");
+    assert_still_serving(gw.addr).await;
 }
 
 #[tokio::test]
@@ -242,6 +252,7 @@ async fn h2c_upgrade_requests_are_answered_over_http1() {
         !raw.contains("\"upgrade\""),
         "the upgrade reached the upstream: {raw}"
     );
+    assert_still_serving(gw.addr).await;
 }
 
 #[tokio::test]

@@ -21,6 +21,9 @@ pub const ACK: u8 = 0x1;
 pub const END_HEADERS: u8 = 0x4;
 
 /// RST_STREAM / GOAWAY error codes.
+pub const NO_ERROR: u32 = 0x0;
+pub const PROTOCOL_ERROR: u32 = 0x1;
+pub const REFUSED_STREAM: u32 = 0x7;
 pub const CANCEL: u32 = 0x8;
 pub const ENHANCE_YOUR_CALM: u32 = 0xb;
 
@@ -88,6 +91,53 @@ pub fn get_request_block(authority: &str, path: &str) -> Vec<u8> {
     hpack_int(&mut out, 0, 4, 1);
     hpack_string(&mut out, authority.as_bytes());
     out
+}
+
+/// A request header block: `:method` and `:scheme http` from the static table, literal `:path`
+/// and `:authority`, then `fields` as literals.
+pub fn request_block(
+    method: &str,
+    authority: &str,
+    path: &str,
+    fields: &[(&str, &[u8])],
+) -> Vec<u8> {
+    let mut out = match method {
+        "GET" => vec![0x82],
+        "POST" => vec![0x83],
+        other => {
+            let mut out = Vec::new();
+            literal(&mut out, ":method", other.as_bytes());
+            out
+        }
+    };
+    out.push(0x86);
+    hpack_int(&mut out, 0, 4, 4);
+    hpack_string(&mut out, path.as_bytes());
+    hpack_int(&mut out, 0, 4, 1);
+    hpack_string(&mut out, authority.as_bytes());
+    for (name, value) in fields {
+        literal(&mut out, name, value);
+    }
+    out
+}
+
+/// Splits bytes a server sent into whole frames (a trailing partial frame is dropped).
+pub fn parse_frames(mut raw: &[u8]) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    while raw.len() >= 9 {
+        let len = u32::from_be_bytes([0, raw[0], raw[1], raw[2]]) as usize;
+        let Some(payload) = raw.get(9..9 + len) else {
+            break;
+        };
+        frames.push(Frame {
+            kind: raw[3],
+            flags: raw[4],
+            stream: u32::from_be_bytes([raw[5], raw[6], raw[7], raw[8]]) & 0x7fff_ffff,
+            payload: payload.to_vec(),
+        });
+        raw = &raw[9 + len..];
+    }
+    frames
 }
 
 /// A frame the server sent.

@@ -13,7 +13,7 @@ use bff_gateway::config;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -114,3 +114,20 @@ pub mod http2_frames;
 pub mod observe;
 pub mod proc_stats;
 pub mod relay;
+
+/// The "other clients unaffected" check every attack ends with: a plain request is served.
+pub async fn assert_still_serving(addr: SocketAddr) {
+    let started = Instant::now();
+    let r = client()
+        .get(format!("http://{addr}/after-the-attack"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("a normal client is still served");
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a normal request took {:?}",
+        started.elapsed()
+    );
+}

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bff-gateway");
@@ -22,6 +22,9 @@ pub struct GatewayProcess {
     pub addr: SocketAddr,
     pub admin: Option<SocketAddr>,
     pub lines: mpsc::Receiver<String>,
+    /// Everything the binary wrote to stderr, when started with
+    /// [`start_capturing_stderr`](Self::start_capturing_stderr) (else stderr is inherited).
+    stderr: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 impl GatewayProcess {
@@ -46,19 +49,56 @@ impl GatewayProcess {
             .unwrap()
     }
 
+    /// [`start_async`](Self::start_async), with the binary's stderr (where a panic's message
+    /// goes) collected into a buffer that [`stderr_text`](Self::stderr_text) reads.
+    pub async fn start_capturing_stderr(config: &Path) -> Self {
+        let mut args = vec![
+            OsString::from("--log-format"),
+            "json".into(),
+            "run".into(),
+            "--config".into(),
+        ];
+        args.push(config.into());
+        tokio::task::spawn_blocking(move || Self::spawn_with(&args, &[], true))
+            .await
+            .unwrap()
+    }
+
     /// Runs the binary with exactly `args` (logs as JSON or text) and waits for the ready line.
     pub fn spawn(args: &[OsString], env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(args, env, false)
+    }
+
+    fn spawn_with(args: &[OsString], env: &[(&str, &str)], capture_stderr: bool) -> Self {
         let mut command = Command::new(BIN);
         command
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
         for (k, v) in env {
             command.env(k, v);
         }
         let mut child = command.spawn().expect("start the gateway binary");
+        let stderr = child.stderr.take().map(|mut pipe| {
+            let buffer = Arc::new(Mutex::new(Vec::new()));
+            let sink = buffer.clone();
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 8192];
+                loop {
+                    match std::io::Read::read(&mut pipe, &mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => sink.lock().unwrap().extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+            buffer
+        });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -95,6 +135,7 @@ impl GatewayProcess {
                 addr: addr.expect("listen address in the ready line"),
                 admin,
                 lines,
+                stderr,
             };
         }
     }
@@ -126,6 +167,15 @@ impl GatewayProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// What the binary wrote to stderr so far; panics when stderr is not being captured.
+    pub fn stderr_text(&self) -> String {
+        let buffer = self
+            .stderr
+            .as_ref()
+            .expect("started with start_capturing_stderr");
+        String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned()
     }
 
     /// Every log line printed so far.
