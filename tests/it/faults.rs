@@ -885,16 +885,8 @@ async fn provider_faults_are_logged_with_their_cause_and_route() {
         ],
     )
     .await;
-    log.wait_for(
-        &gw,
-        &[
-            ("target", "bff_gateway::access"),
-            ("route", "auth"),
-            ("path", "/auth/callback"),
-            ("status", "502"),
-        ],
-    )
-    .await;
+    log.wait_for_access(&gw, "auth", "/auth/callback", 502)
+        .await;
 
     // A token endpoint answering `200` with an HTML page (a proxy's error page) at the callback.
     let login = browser.start_login(&format!("{base}/auth/login")).await;

@@ -412,15 +412,11 @@ async fn cr_lf_in_a_path_stays_escaped_in_the_login_redirect() {
     );
 }
 
-// checklist D3: HTTP/2 rapid reset (CVE-2023-44487): a client opening and cancelling streams
-// faster than they are served gets GOAWAY ENHANCE_YOUR_CALM and is closed; no request is
-// served for it, and other clients (HTTP/2 included) are.
-#[tokio::test]
-async fn http2_rapid_reset_gets_goaway_and_others_are_still_served() {
-    let (gw, _api, seen) = gateway("", "").await;
-    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+/// The client preface, then `streams` requests for `/reset`, each cancelled (RST_STREAM) as soon
+/// as it is sent: the HTTP/2 rapid-reset attack (CVE-2023-44487).
+fn rapid_reset(streams: u32) -> Vec<u8> {
     let mut attack = client_start();
-    for i in 0..10_000u32 {
+    for i in 0..streams {
         let id = 1 + 2 * i;
         attack.extend(frame(
             HEADERS,
@@ -430,6 +426,17 @@ async fn http2_rapid_reset_gets_goaway_and_others_are_still_served() {
         ));
         attack.extend(rst_stream(id, CANCEL));
     }
+    attack
+}
+
+// checklist D3: HTTP/2 rapid reset (CVE-2023-44487): a client opening and cancelling streams
+// faster than they are served gets GOAWAY ENHANCE_YOUR_CALM and is closed; no request is
+// served for it, and other clients (HTTP/2 included) are.
+#[tokio::test]
+async fn http2_rapid_reset_gets_goaway_and_others_are_still_served() {
+    let (gw, _api, seen) = gateway("", "").await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    let attack = rapid_reset(10_000);
     // The server may close before it has read everything; a failed write is part of that.
     let _ = stream.write_all(&attack).await;
     let outcome = read_outcome(&mut stream, WAIT).await;
@@ -883,17 +890,7 @@ async fn hostile_payloads_against_the_real_binary_never_panic_and_memory_stays_b
 
     // HTTP/2 rapid reset.
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut attack = client_start();
-    for i in 0..10_000u32 {
-        let id = 1 + 2 * i;
-        attack.extend(frame(
-            HEADERS,
-            END_STREAM | END_HEADERS,
-            id,
-            &get_request_block("a", "/reset"),
-        ));
-        attack.extend(rst_stream(id, CANCEL));
-    }
+    let attack = rapid_reset(10_000);
     let _ = stream.write_all(&attack).await;
     let outcome = read_outcome(&mut stream, WAIT).await;
     assert_eq!(

@@ -218,16 +218,7 @@ async fn an_issuer_that_does_not_resolve_keeps_the_gateway_unready_and_logs_the_
     assert!(response.headers().get("location").is_none());
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "provider_not_ready", "{body}");
-    log.wait_for(
-        &gw,
-        &[
-            ("target", "bff_gateway::access"),
-            ("route", "auth"),
-            ("path", "/auth/login"),
-            ("status", "503"),
-        ],
-    )
-    .await;
+    log.wait_for_access(&gw, "auth", "/auth/login", 503).await;
 }
 
 // checklist B2, D4 (issue 7): explicit endpoints whose token endpoint's host does not resolve
@@ -282,16 +273,8 @@ async fn a_token_endpoint_that_does_not_resolve_fails_the_callback_with_502() {
         warning["error"].as_str().unwrap().contains("dns error"),
         "{warning}"
     );
-    log.wait_for(
-        &gw,
-        &[
-            ("target", "bff_gateway::access"),
-            ("route", "auth"),
-            ("path", "/auth/callback"),
-            ("status", "502"),
-        ],
-    )
-    .await;
+    log.wait_for_access(&gw, "auth", "/auth/callback", 502)
+        .await;
 }
 
 // checklist S3, R4, D4 (issue 7): sessions live only in their cookies, so a gateway restarted

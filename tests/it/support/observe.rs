@@ -59,6 +59,27 @@ impl Log {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// Waits for the access-log line of a request to `path` on `route` answered with `status`.
+    pub async fn wait_for_access(
+        &mut self,
+        gateway: &GatewayProcess,
+        route: &str,
+        path: &str,
+        status: u16,
+    ) -> serde_json::Value {
+        let status = status.to_string();
+        self.wait_for(
+            gateway,
+            &[
+                ("target", "bff_gateway::access"),
+                ("route", route),
+                ("path", path),
+                ("status", &status),
+            ],
+        )
+        .await
+    }
 }
 
 fn matches(event: &serde_json::Value, fields: &[(&str, &str)]) -> bool {

@@ -30,14 +30,7 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Runs `bff-gateway run --config <file>` with JSON logs and waits for the ready line.
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Self {
-        let mut args = vec![
-            OsString::from("--log-format"),
-            "json".into(),
-            "run".into(),
-            "--config".into(),
-        ];
-        args.push(config.into());
-        Self::spawn(&args, env)
+        Self::spawn(&run_args(config), env)
     }
 
     /// [`start`](Self::start) with no extra environment, from an async test: the wait for the
@@ -52,13 +45,7 @@ impl GatewayProcess {
     /// [`start_async`](Self::start_async), with the binary's stderr (where a panic's message
     /// goes) collected into a buffer that [`stderr_text`](Self::stderr_text) reads.
     pub async fn start_capturing_stderr(config: &Path) -> Self {
-        let mut args = vec![
-            OsString::from("--log-format"),
-            "json".into(),
-            "run".into(),
-            "--config".into(),
-        ];
-        args.push(config.into());
+        let args = run_args(config);
         tokio::task::spawn_blocking(move || Self::spawn_with(&args, &[], true))
             .await
             .unwrap()
@@ -244,4 +231,15 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM in /proc/<pid>/status")
+}
+
+/// `--log-format json run --config <config>`.
+fn run_args(config: &Path) -> Vec<OsString> {
+    vec![
+        OsString::from("--log-format"),
+        "json".into(),
+        "run".into(),
+        "--config".into(),
+        config.into(),
+    ]
 }
