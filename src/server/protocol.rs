@@ -14,9 +14,13 @@ use tokio::net::TcpStream;
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// How often a connection whose first bytes are a strict prefix of the preface is peeked again.
-/// Real HTTP/2 clients send the preface in one segment, so this wait is for odd clients only.
+/// When a connection's first bytes are a strict prefix of the preface, it is peeked again after
+/// this wait, doubled each time up to [`PARTIAL_PREFACE_RETRY_MAX`]. Real HTTP/2 clients send the
+/// preface in one segment, so this is for odd clients only; the doubling keeps a slowloris that
+/// sends `P` and stalls on many connections from costing a syscall every few milliseconds each
+/// (about 20 peeks in a 10 s deadline).
 const PARTIAL_PREFACE_RETRY: Duration = Duration::from_millis(10);
+const PARTIAL_PREFACE_RETRY_MAX: Duration = Duration::from_millis(640);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -41,6 +45,7 @@ impl Protocol {
     /// request line).
     pub async fn sniff(stream: &TcpStream, deadline: Duration) -> Option<Self> {
         let mut first = [0u8; PREFACE.len()];
+        let mut retry = PARTIAL_PREFACE_RETRY;
         let decide = async {
             loop {
                 let n = stream.peek(&mut first).await.ok()?;
@@ -55,7 +60,8 @@ impl Protocol {
                 }
                 // A strict prefix of the preface: peeking again at once would spin, as the
                 // socket stays readable.
-                tokio::time::sleep(PARTIAL_PREFACE_RETRY).await;
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(PARTIAL_PREFACE_RETRY_MAX);
             }
         };
         tokio::time::timeout(deadline, decide).await.ok().flatten()
