@@ -1005,10 +1005,16 @@ async fn client_secrets_with_reserved_characters_work_with_both_auth_methods() {
 async fn successive_refreshes_use_the_rotated_refresh_token() {
     let (s, mut browser) = signed_in(Options::short_lived_tokens(Duration::from_secs(2))).await;
     let mut bearers = std::collections::BTreeSet::new();
+    // Round 0 refreshes too when the machine took over a second since the login (the token lives
+    // 2 s, refresh_skew is 1 s); only the rounds after it are counted.
+    let mut after_round_0 = 0;
     for round in 0..3 {
         let response = s.api(&mut browser, "/api/x").await;
         assert_eq!(response.status(), 200, "round {round}");
         bearers.insert(Echo::from(response).await.header("authorization")[0].clone());
+        if round == 0 {
+            after_round_0 = s.provider.count_grant("refresh_token");
+        }
         // Longer than the token lifetime: every later round must refresh.
         tokio::time::sleep(Duration::from_millis(2100)).await;
     }
@@ -1017,7 +1023,7 @@ async fn successive_refreshes_use_the_rotated_refresh_token() {
         3,
         "each round after expiry must carry a new access token"
     );
-    assert_eq!(s.provider.count_grant("refresh_token"), 2);
+    assert_eq!(s.provider.count_grant("refresh_token"), after_round_0 + 2);
 }
 
 // checklist R4: a provider that is down keeps the session (503), and it works once it is back.
@@ -1236,13 +1242,7 @@ fn bare_yaml(port: u16, issuer: &str) -> String {
 }
 
 async fn readyz(gateway: &TestGateway) -> u16 {
-    crate::support::client()
-        .get(format!("http://{}/readyz", gateway.admin.unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    crate::support::observe::readyz(gateway.admin.unwrap()).await
 }
 
 // checklist K1: a discovery document naming another issuer is never accepted.
