@@ -5,20 +5,13 @@
 use crate::support::TestGateway;
 use crate::support::browser::{Browser, location, query_params, set_cookie_lines};
 use crate::support::token_handler::{
-    KEY_A, Options, Setup, demo_provider, free_port, setup, wait_ready,
+    KEY_A, Options, Setup, demo_provider, free_port, login_cookie_names, setup, wait_ready,
 };
 use bff_demo_auth_server::{AuthServer, AuthServerConfig};
 use std::time::{Duration, Instant};
 
-const LOGIN_PREFIX: &str = "__Host-bff-login-";
-
 fn login_cookies(browser: &Browser, s: &Setup) -> Vec<String> {
-    browser
-        .jar(&s.base)
-        .keys()
-        .filter(|n| n.starts_with(LOGIN_PREFIX))
-        .cloned()
-        .collect()
+    login_cookie_names(browser, &s.base)
 }
 
 fn cleared(response: &reqwest::Response) -> Vec<String> {

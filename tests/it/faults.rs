@@ -10,12 +10,16 @@
 //! lines (`proxy.rs`, `metrics.rs`, `cli.rs`), key rotation by restart and by SIGHUP (`auth.rs`,
 //! `reload.rs`).
 
-use crate::support::browser::{Browser, clears, set_cookie_lines};
-use crate::support::observe::{Log, metric, metric_now, scrape};
+use crate::support::browser::{Browser, clears};
+use crate::support::observe::{
+    LOGINS_FAILED_AT_EXCHANGE, LOGINS_FAILED_AT_ID_TOKEN, Log, REFRESHES_REFUSED,
+    REFRESHES_UNAVAILABLE, metric, metric_now, readyz, scrape,
+};
 use crate::support::process::{GatewayProcess, config_file};
 use crate::support::relay::{Mode, Relay};
 use crate::support::token_handler::{
-    KEY_A, KEY_B, Options, Setup, demo_provider, free_port, setup, signed_in, wait_ready,
+    KEY_A, KEY_B, Options, SESSION, Setup, demo_provider, free_port, login_cookie_names,
+    session_value, setup, signed_in, touches_session, wait_ready,
 };
 use crate::support::upstream::Echo;
 use crate::support::{TestGateway, TestUpstream, client};
@@ -26,15 +30,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-const SESSION: &str = "__Host-bff";
-const LOGIN_PREFIX: &str = "__Host-bff-login-";
-
-const LOGINS_FAILED_AT_EXCHANGE: &str =
-    r#"bff_gateway_logins_failed_total{reason="code_exchange"}"#;
-const LOGINS_FAILED_AT_ID_TOKEN: &str = r#"bff_gateway_logins_failed_total{reason="id_token"}"#;
-const REFRESHES_UNAVAILABLE: &str = r#"bff_gateway_token_refreshes_total{outcome="unavailable"}"#;
-const REFRESHES_REFUSED: &str = r#"bff_gateway_token_refreshes_total{outcome="refused"}"#;
 
 /// How the token endpoint fails: the provider behind the relay is down (connections refused) or
 /// never answers, or the token endpoint answers 500 or `200` with a body that is not JSON.
@@ -85,25 +80,6 @@ fn behind(relay: &Relay, mut options: Options) -> Options {
     options
 }
 
-fn login_cookies(browser: &Browser, base: &str) -> Vec<String> {
-    browser
-        .jar(base)
-        .into_keys()
-        .filter(|name| name.starts_with(LOGIN_PREFIX))
-        .collect()
-}
-
-fn session_value(browser: &Browser, base: &str) -> Option<String> {
-    browser.jar(base).get(SESSION).map(|c| c.value.clone())
-}
-
-/// Whether the response sets or clears the session cookie.
-fn touches_session(response: &reqwest::Response) -> bool {
-    set_cookie_lines(response)
-        .iter()
-        .any(|line| line.starts_with(&format!("{SESSION}=")))
-}
-
 // checklist B2, D4 (issue 7): the token endpoint down, hanging past `oauth.timeout`, answering
 // 500 or garbage at the callback gives the error page (502, 504 for the timeout) within the
 // timeout, ends that login only (its login cookie cleared), leaves the browser's existing
@@ -125,7 +101,7 @@ async fn token_endpoint_faults_at_the_callback_fail_that_login_only() {
     let session = session_value(&browser, &s.base).unwrap();
     for (failures, fault) in (1..).zip(TokenFault::ALL) {
         let callback = s.start_login(&mut browser, "/home").await;
-        let pending = login_cookies(&browser, &s.base);
+        let pending = login_cookie_names(&browser, &s.base);
         fault.apply(&s, &relay).await;
         let started = Instant::now();
         let response = browser.get(&callback).await;
@@ -409,16 +385,6 @@ async fn assert_login_not_ready(base: &str, case: &str) {
     );
     let body: Value = login.json().await.unwrap();
     assert_eq!(body["error"], "provider_not_ready", "{case}");
-}
-
-async fn readyz(admin: SocketAddr) -> u16 {
-    client()
-        .get(format!("http://{admin}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 /// Polls `check` every 50 ms for up to `limit`.

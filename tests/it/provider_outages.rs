@@ -7,12 +7,16 @@
 //! the demo provider's `unknown_kid` fault forces that, `jwks_delay` makes it slow. Forced
 //! re-fetches are rate-limited to one per 30 s per gateway, so every case has its own gateway.
 
-use crate::support::browser::{Browser, clears, set_cookie_lines};
-use crate::support::observe::{Log, metric_now};
+use crate::support::browser::{Browser, clears};
+use crate::support::observe::{
+    LOGINS_FAILED_AT_EXCHANGE, LOGINS_FAILED_AT_ID_TOKEN, Log, REFRESHES_REFUSED,
+    REFRESHES_UNAVAILABLE, metric_now, readyz,
+};
 use crate::support::process::{GatewayProcess, config_file};
 use crate::support::relay::{Mode, Relay};
 use crate::support::token_handler::{
-    KEY_A, Options, demo_provider, free_port, setup, signed_in, wait_ready,
+    KEY_A, Options, demo_provider, free_port, login_cookie_names, session_value, setup, signed_in,
+    touches_session, wait_ready,
 };
 use crate::support::upstream::Echo;
 use crate::support::{TestGateway, TestUpstream, client};
@@ -21,38 +25,12 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const SESSION: &str = "__Host-bff";
-const LOGIN_PREFIX: &str = "__Host-bff-login-";
 const JWKS: &str = "/oauth2/jwks";
 const JWKS_DELAY: Duration = Duration::from_secs(30);
 
-const LOGINS_FAILED_AT_EXCHANGE: &str =
-    r#"bff_gateway_logins_failed_total{reason="code_exchange"}"#;
-const LOGINS_FAILED_AT_ID_TOKEN: &str = r#"bff_gateway_logins_failed_total{reason="id_token"}"#;
 const LOGINS_FAILED_NOT_READY: &str =
     r#"bff_gateway_logins_failed_total{reason="provider_not_ready"}"#;
-const REFRESHES_UNAVAILABLE: &str = r#"bff_gateway_token_refreshes_total{outcome="unavailable"}"#;
 const REFRESHES_SUCCEEDED: &str = r#"bff_gateway_token_refreshes_total{outcome="succeeded"}"#;
-const REFRESHES_REFUSED: &str = r#"bff_gateway_token_refreshes_total{outcome="refused"}"#;
-
-/// Whether the response sets or clears the session cookie.
-fn touches_session(response: &reqwest::Response) -> bool {
-    set_cookie_lines(response)
-        .iter()
-        .any(|line| line.starts_with(&format!("{SESSION}=")))
-}
-
-fn session_value(browser: &Browser, base: &str) -> Option<String> {
-    browser.jar(base).get(SESSION).map(|c| c.value.clone())
-}
-
-fn login_cookie_names(browser: &Browser, base: &str) -> Vec<String> {
-    browser
-        .jar(base)
-        .into_keys()
-        .filter(|name| name.starts_with(LOGIN_PREFIX))
-        .collect()
-}
 
 /// A token-handler gateway listening on `port` (its public URL too), `oauth` its provider
 /// lines (each indented two spaces, client `msnID` / `demo-secret` added), the session sealed
@@ -64,16 +42,6 @@ fn token_handler_yaml(port: u16, oauth: &str, api: &str, session_extra: &str) ->
          session:\n  keys: [\"{KEY_A}\"]\n{session_extra}\
          routes:\n  - name: api\n    path: /api\n    upstream: {api}\n    strip_prefix: true\n"
     )
-}
-
-async fn readyz(admin: SocketAddr) -> u16 {
-    client()
-        .get(format!("http://{admin}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 /// The `Authorization` header the upstream received, from its echo.

@@ -28,6 +28,25 @@ pub async fn metric_now(admin: SocketAddr, series: &str) -> f64 {
     metric(&scrape(admin).await, series)
 }
 
+/// The status of `GET /readyz` on the admin listener.
+pub async fn readyz(admin: SocketAddr) -> u16 {
+    crate::support::client()
+        .get(format!("http://{admin}/readyz"))
+        .send()
+        .await
+        .expect("ask the admin listener")
+        .status()
+        .as_u16()
+}
+
+/// Series of the token handler's counters, as `metric` reads them.
+pub const LOGINS_FAILED_AT_EXCHANGE: &str =
+    r#"bff_gateway_logins_failed_total{reason="code_exchange"}"#;
+pub const LOGINS_FAILED_AT_ID_TOKEN: &str = r#"bff_gateway_logins_failed_total{reason="id_token"}"#;
+pub const REFRESHES_UNAVAILABLE: &str =
+    r#"bff_gateway_token_refreshes_total{outcome="unavailable"}"#;
+pub const REFRESHES_REFUSED: &str = r#"bff_gateway_token_refreshes_total{outcome="refused"}"#;
+
 /// The real binary's JSON log lines read so far.
 #[derive(Default)]
 pub struct Log {

@@ -8,6 +8,31 @@ use crate::support::{TestGateway, TestUpstream};
 use bff_demo_auth_server::{AuthServer, AuthServerConfig};
 use std::time::Duration;
 
+/// The session cookie and the login-cookie prefix of the default config.
+pub const SESSION: &str = "__Host-bff";
+pub const LOGIN_PREFIX: &str = "__Host-bff-login-";
+
+/// The session cookie's value in `browser`'s jar for `base`.
+pub fn session_value(browser: &Browser, base: &str) -> Option<String> {
+    browser.jar(base).get(SESSION).map(|c| c.value.clone())
+}
+
+/// The login-transaction cookies in `browser`'s jar for `base`.
+pub fn login_cookie_names(browser: &Browser, base: &str) -> Vec<String> {
+    browser
+        .jar(base)
+        .into_keys()
+        .filter(|name| name.starts_with(LOGIN_PREFIX))
+        .collect()
+}
+
+/// Whether the response sets or clears the session cookie.
+pub fn touches_session(response: &reqwest::Response) -> bool {
+    crate::support::browser::set_cookie_lines(response)
+        .iter()
+        .any(|line| line.starts_with(&format!("{SESSION}=")))
+}
+
 pub const KEY_A: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
 pub const KEY_B: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
