@@ -1,11 +1,12 @@
-//! A deadline for a connection's first bytes (slowloris before the request line).
+//! A deadline for a TLS connection's first bytes (slowloris after the handshake).
 //!
-//! hyper-util's auto builder reads up to 24 bytes to tell the HTTP/2 preface from HTTP/1 before
-//! either protocol's own timers start, and that read has no deadline: a client that connects and
-//! sends nothing, or only the start of the preface, would hold a connection slot (of
-//! `max_connections`) for ever. This wrapper fails a read still waiting for those bytes once the
-//! deadline has passed. It never delays, alters or buffers a byte, and after the first 24 bytes
-//! it is a pass-through.
+//! hyper's HTTP/2 server reads the connection preface with no deadline of its own (its
+//! keep-alive pings start only after it), so a client that negotiates `h2` by ALPN and then sends
+//! nothing, or only the start of the preface, would hold a connection slot (of
+//! `max_connections`) for ever. This wrapper fails a read still waiting for the first 24 bytes
+//! once the deadline has passed. It never delays, alters or buffers a byte, and after the first
+//! 24 bytes it is a pass-through. Clear-text connections get the same deadline while
+//! `protocol::Protocol::sniff` peeks at their first bytes.
 
 use std::io;
 use std::pin::Pin;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-/// The length of the HTTP/2 connection preface, all that version detection reads.
+/// The length of the HTTP/2 connection preface.
 const PREFACE_LEN: usize = 24;
 
 pub struct FirstBytesDeadline<I> {
