@@ -4,6 +4,7 @@
 //! route allows have passed. Bodies are never collected whole here.
 
 use crate::metrics::UpstreamFailure;
+use crate::proxy::PooledBody;
 use crate::router::RouteReport;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -22,12 +23,12 @@ pub type ResponseBody = Either<UpstreamBody, Full<Bytes>>;
 /// transfer is aborted, which is all it can be told; the gateway logs a warning naming the route,
 /// the upstream and the cause, and counts `upstream_errors_total{kind="body"}`.
 pub struct UpstreamBody {
-    inner: Incoming,
+    inner: PooledBody,
     route: Arc<RouteReport>,
 }
 
 impl UpstreamBody {
-    pub fn new(inner: Incoming, route: Arc<RouteReport>) -> Self {
+    pub fn new(inner: PooledBody, route: Arc<RouteReport>) -> Self {
         Self { inner, route }
     }
 }

@@ -51,11 +51,11 @@ pub enum GatewayError {
     #[error("the client stopped sending the request body")]
     ClientAborted,
     #[error("cannot connect to the upstream")]
-    UpstreamConnect(#[source] hyper_util::client::legacy::Error),
+    UpstreamConnect(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the upstream did not answer within {}", humantime::format_duration(*.after))]
     UpstreamTimeout { after: Duration },
     #[error("the upstream failed to answer")]
-    UpstreamFailed(#[source] hyper_util::client::legacy::Error),
+    UpstreamFailed(#[source] hyper::Error),
     #[error("cannot build the upstream request")]
     BuildRequest(#[source] http::Error),
     #[error("{0}")]

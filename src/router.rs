@@ -22,6 +22,9 @@ pub struct Route {
     pub upstream_host: HeaderValue,
     /// What the route's logs and metrics name; shared with its streamed response bodies.
     pub report: Arc<RouteReport>,
+    /// The upstream's number among the configuration's distinct upstreams (`scheme://authority`):
+    /// its slot in each worker's connection pool.
+    pub upstream_slot: usize,
 }
 
 /// A route as its log lines and metrics know it.
@@ -38,12 +41,23 @@ pub struct RouteReport {
 pub struct Router {
     /// Longest prefix first, so the first match is the right one.
     routes: Vec<Route>,
+    /// How many distinct upstreams the routes name.
+    upstreams: usize,
 }
 
 impl Router {
     pub fn new(configs: &[RouteConfig], metrics: &Metrics) -> Result<Self, InvalidHeaderValue> {
         let mut routes = Vec::with_capacity(configs.len());
+        let mut upstreams: Vec<(&http::uri::Scheme, &http::uri::Authority)> = Vec::new();
         for config in configs {
+            let upstream = (&config.upstream.scheme, &config.upstream.authority);
+            let upstream_slot = match upstreams.iter().position(|known| *known == upstream) {
+                Some(slot) => slot,
+                None => {
+                    upstreams.push(upstream);
+                    upstreams.len() - 1
+                }
+            };
             let allow = match &config.methods {
                 Some(methods) => {
                     let list: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
@@ -60,10 +74,19 @@ impl Router {
                     metrics: metrics.route(&config.name),
                 }),
                 config: config.clone(),
+                upstream_slot,
             });
         }
         routes.sort_by_key(|r| std::cmp::Reverse(r.config.path.len()));
-        Ok(Self { routes })
+        Ok(Self {
+            routes,
+            upstreams: upstreams.len(),
+        })
+    }
+
+    /// How many distinct upstreams (`scheme://authority`) the routes name.
+    pub fn upstreams(&self) -> usize {
+        self.upstreams
     }
 
     /// The route for a path already passed through `request_path::normalise`.
@@ -181,5 +204,33 @@ mod tests {
         let keep = Router::new(&[route("/api", "", false)], &Metrics::new()).unwrap();
         let r = keep.route("/api/x").unwrap();
         assert_eq!(r.upstream_path("/api/x", None).unwrap(), "/api/x");
+    }
+
+    #[test]
+    fn routes_to_the_same_upstream_share_a_pool_slot() {
+        let mut other = route("/other", "", false);
+        other.upstream.authority = Authority::from_static("127.0.0.1:2");
+        let mut tls = route("/tls", "", false);
+        tls.upstream.scheme = Scheme::HTTPS;
+        let router = Router::new(
+            &[
+                route("/api", "/v1", true),
+                other,
+                route("/", "", false),
+                tls,
+            ],
+            &Metrics::new(),
+        )
+        .unwrap();
+        assert_eq!(router.upstreams(), 3);
+        let slot = |p: &str| router.route(p).map(|r| r.upstream_slot);
+        assert_eq!(
+            slot("/api/x"),
+            slot("/index.html"),
+            "one authority, one slot"
+        );
+        assert_ne!(slot("/api/x"), slot("/other"));
+        assert_ne!(slot("/api/x"), slot("/tls"), "the scheme is part of it");
+        assert!(router.routes.iter().all(|r| r.upstream_slot < 3));
     }
 }

@@ -1,10 +1,12 @@
-//! Forwarding a routed request: header rewriting (`headers`), the pooled upstream client
-//! (`forward`) and WebSocket tunnels (`upgrade`).
+//! Forwarding a routed request: header rewriting (`headers`), the upstream client
+//! (`forward`) and its per-worker connection pool (`pool`), and WebSocket tunnels (`upgrade`).
 //!
 //! This module knows nothing about OAuth: the token handler hands it a header value to set.
 
 pub mod forward;
 pub mod headers;
+pub mod pool;
 pub mod upgrade;
 
-pub use forward::{ClientSetupError, Forwarder};
+pub use forward::{ClientSetupError, Destination, Forwarder};
+pub use pool::PooledBody;

@@ -40,9 +40,9 @@ pub fn restore_handshake(headers: &mut HeaderMap, upgrade: HeaderValue) {
 
 /// When the upstream switched protocols, joins the two upgraded connections in a background task
 /// and restores the handshake headers on the response. Returns whether a tunnel was started.
-pub fn tunnel_if_switched(
+pub fn tunnel_if_switched<B>(
     client: OnUpgrade,
-    response: &mut Response<Incoming>,
+    response: &mut Response<B>,
     upgrade: HeaderValue,
     route: &str,
 ) -> bool {

@@ -11,6 +11,7 @@ mod hostile;
 mod limits;
 mod logout;
 mod metrics;
+mod pool;
 mod provider_outages;
 mod proxy;
 mod reload;
