@@ -105,12 +105,20 @@ impl Pool {
         None
     }
 
-    /// Shares a new HTTP/2 connection with the requests that come after this one.
+    /// Shares a new HTTP/2 connection with the requests that come after this one, unless another
+    /// request's new connection is shared already (then this one ends with its request).
     pub fn share(self: &Arc<Self>, slot: usize, sender: &Http2Sender) {
         if !self.enabled() {
             return;
         }
         if let Some(mut guard) = self.slot(slot) {
+            if guard
+                .http2
+                .as_ref()
+                .is_some_and(|shared| !shared.sender.is_closed())
+            {
+                return;
+            }
             guard.http2 = Some(Shared {
                 sender: sender.clone(),
                 last_used: Instant::now(),
@@ -201,6 +209,23 @@ impl Pool {
 
 /// Runs while the pool has idle connections, closing those idle for longer than the timeout.
 async fn sweep(pool: Weak<Pool>) {
+    /// A sweeper dropped unfinished (its runtime shut down) lets the next one start.
+    struct Unfinished<'a>(&'a Weak<Pool>, bool);
+    impl Drop for Unfinished<'_> {
+        fn drop(&mut self) {
+            if self.1
+                && let Some(pool) = self.0.upgrade()
+            {
+                pool.sweeping.store(false, Ordering::Release);
+            }
+        }
+    }
+    let mut guard = Unfinished(&pool, true);
+    sweep_until_empty(&pool).await;
+    guard.1 = false;
+}
+
+async fn sweep_until_empty(pool: &Weak<Pool>) {
     loop {
         let Some(every) = pool
             .upgrade()
@@ -265,6 +290,17 @@ impl PooledBody {
     }
 }
 
+impl Drop for PooledBody {
+    /// A body dropped before its end (the client went away, or the P7 retry dropped a `401`):
+    /// hyper finishes reading the rest when it is already buffered, and the connection is kept
+    /// once ready; otherwise hyper closes it and it is not.
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            ticket.pool.give_back(ticket.slot, ticket.sender);
+        }
+    }
+}
+
 impl Body for PooledBody {
     type Data = Bytes;
     type Error = hyper::Error;
@@ -277,10 +313,11 @@ impl Body for PooledBody {
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
         let complete = match &frame {
             None => true,
-            Some(Ok(_)) => this.inner.is_end_stream(),
+            // Trailers come last; hyper's server stops polling after them.
+            Some(Ok(frame)) => frame.is_trailers() || this.inner.is_end_stream(),
             Some(Err(_)) => {
-                // A broken exchange: the connection is not reused.
-                this.ticket = None;
+                // A broken exchange: the connection is not reused (hyper closes it).
+                drop(this.ticket.take());
                 false
             }
         };
@@ -310,6 +347,12 @@ mod tests {
 
     /// An upstream that answers every request on a connection with `body`, keep-alive.
     async fn upstream(body: &'static str) -> std::net::SocketAddr {
+        upstream_with(body, body.len()).await
+    }
+
+    /// An upstream that announces `length` bytes and sends `body`: with a shorter body, the rest
+    /// never comes (the connection stays open).
+    async fn upstream_with(body: &'static str, length: usize) -> std::net::SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -324,8 +367,7 @@ mod tests {
                         let text = String::from_utf8_lossy(&buf[..n]).into_owned();
                         for _ in text.matches("\r\n\r\n") {
                             let answer = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-                                body.len()
+                                "HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n{body}"
                             );
                             if socket.write_all(answer.as_bytes()).await.is_err() {
                                 return;
@@ -377,14 +419,33 @@ mod tests {
         assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
     }
 
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     #[tokio::test]
     async fn a_body_dropped_before_its_end_takes_the_connection_with_it() {
-        let addr = upstream("hello").await;
+        // 100,000 bytes announced, 7 sent: hyper cannot finish the body and closes.
+        let addr = upstream_with("partial", 100_000).await;
         let pool = Pool::new(1, Duration::from_secs(30), 8);
         drop(exchange(&pool, connect(addr).await).await);
-        tokio::task::yield_now().await;
+        settle().await;
         assert_eq!(pool.idle(0), 0);
         assert!(pool.take(0).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_unread_but_already_received_keeps_the_connection() {
+        // The whole body arrived with the head: hyper finishes it, the connection is kept.
+        let addr = upstream("hello").await;
+        let pool = Pool::new(1, Duration::from_secs(30), 8);
+        let body = exchange(&pool, connect(addr).await).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(body);
+        settle().await;
+        assert_eq!(pool.idle(0), 1);
     }
 
     #[tokio::test]
@@ -395,9 +456,7 @@ mod tests {
             // An empty body is complete at once: the connection comes straight back.
             drop(exchange(&pool, connect(addr).await).await);
         }
-        for _ in 0..100 {
-            tokio::task::yield_now().await;
-        }
+        settle().await;
         assert_eq!(pool.idle(0), 2);
     }
 
