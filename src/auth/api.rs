@@ -33,7 +33,7 @@ pub struct Grant {
 
 /// The session behind a forwarded access token, kept for one refresh after a rejection.
 pub struct RetryState {
-    session: Session,
+    session: Arc<Session>,
     previous_chunks: usize,
 }
 
@@ -123,7 +123,7 @@ impl TokenHandler {
             // its large state would be carried, and copied, by every signed-in request's future.
             match Box::pin(self.refresh_session(&session, now, None)).await {
                 Ok(next) => {
-                    session = next;
+                    session = Arc::new(next);
                     changed = true;
                     refreshed = true;
                 }
@@ -141,7 +141,8 @@ impl TokenHandler {
             }
         }
         if changed || self.needs_touch(&session, now) {
-            session.seen = now;
+            // Copied here if the worker's cache shares it (a touch, every idle_timeout / 8).
+            Arc::make_mut(&mut session).seen = now;
             changed = true;
         }
         let previous_chunks = cookies.chunk_count(&self.session.cookie_name);
@@ -352,10 +353,11 @@ fn bearer(kind: TokenKind, session: &Session) -> Option<HeaderValue> {
         TokenKind::IdToken => session.idt.as_deref(),
         TokenKind::None => None,
     }?;
-    let mut value = String::with_capacity(7 + token.len());
-    value.push_str("Bearer ");
-    value.push_str(token);
-    let mut value = HeaderValue::from_str(&value).ok()?;
+    // One allocation, handed to the header value as it is (`from_str` would copy it again).
+    let mut value = Vec::with_capacity(7 + token.len());
+    value.extend_from_slice(b"Bearer ");
+    value.extend_from_slice(token.as_bytes());
+    let mut value = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()?;
     value.set_sensitive(true);
     Some(value)
 }

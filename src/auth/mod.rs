@@ -139,7 +139,7 @@ impl TokenHandler {
         &self,
         cookies: &RequestCookies<'_>,
         now: u64,
-    ) -> Result<Session, NoSession> {
+    ) -> Result<Arc<Session>, NoSession> {
         let name = &self.session.cookie_name;
         let value = match cookies.read(name) {
             Ok(Some(value)) => value,
@@ -155,8 +155,8 @@ impl TokenHandler {
                     .session_codec
                     .open(name, &value, now)
                     .map_err(|_| NoSession::Invalid)?;
-                let session: Session =
-                    serde_json::from_slice(&plaintext).map_err(|_| NoSession::Invalid)?;
+                let session: Arc<Session> =
+                    Arc::new(serde_json::from_slice(&plaintext).map_err(|_| NoSession::Invalid)?);
                 self.opened.put(&value, &session);
                 session
             }

@@ -22,6 +22,7 @@
 use crate::session::Session;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Sessions kept per worker thread.
@@ -36,7 +37,7 @@ type Key = (u64, usize, [u8; FINGERPRINT]);
 
 struct Entry {
     sealed: Box<str>,
-    session: Session,
+    session: Arc<Session>,
 }
 
 thread_local! {
@@ -67,18 +68,20 @@ impl OpenedSessions {
         Some((self.owner, sealed.len(), fingerprint))
     }
 
-    /// The session `sealed` opened to before on this thread, if it is exactly that value.
-    pub fn get(&self, sealed: &str) -> Option<Session> {
+    /// The session `sealed` opened to before on this thread, if it is exactly that value. Shared,
+    /// not copied: a signed-in request reads it (a copy of its tokens and claims per request was
+    /// a dozen allocations); the rare one that changes it copies it then.
+    pub fn get(&self, sealed: &str) -> Option<Arc<Session>> {
         let key = self.key(sealed)?;
         ENTRIES.with(|entries| {
             let entries = entries.borrow();
             let entry = entries.get(&key)?;
-            (*entry.sealed == *sealed).then(|| entry.session.clone())
+            (*entry.sealed == *sealed).then(|| Arc::clone(&entry.session))
         })
     }
 
     /// Remembers that `sealed` opened to `session`.
-    pub fn put(&self, sealed: &str, session: &Session) {
+    pub fn put(&self, sealed: &str, session: &Arc<Session>) {
         let Some(key) = self.key(sealed) else { return };
         ENTRIES.with(|entries| {
             let mut entries = entries.borrow_mut();
@@ -92,7 +95,7 @@ impl OpenedSessions {
                 key,
                 Entry {
                     sealed: sealed.into(),
-                    session: session.clone(),
+                    session: Arc::clone(session),
                 },
             );
         });
@@ -103,8 +106,8 @@ impl OpenedSessions {
 mod tests {
     use super::*;
 
-    fn session(at: &str) -> Session {
-        Session {
+    fn session(at: &str) -> Arc<Session> {
+        Arc::new(Session {
             at: at.to_owned(),
             at_exp: None,
             rt: None,
@@ -112,7 +115,7 @@ mod tests {
             claims: serde_json::Map::new(),
             created: 1,
             seen: 1,
-        }
+        })
     }
 
     const SEALED: &str = "AQAAAAEAAAAAaQ0Kx1y2z3A4B5C6D7E8F9G0H1I2J3K4L5M6N7O8P9Q0R1S2T3U4";
@@ -122,7 +125,7 @@ mod tests {
     fn a_hit_needs_the_whole_value_not_just_the_fingerprint() {
         let cache = OpenedSessions::default();
         cache.put(SEALED, &session("token-a"));
-        assert_eq!(cache.get(SEALED).map(|s| s.at), Some("token-a".to_owned()));
+        assert_eq!(cache.get(SEALED).map(|s| s.at.clone()), Some("token-a".to_owned()));
         // Same length and same last 32 characters, one byte changed at the front: a miss.
         let mut tampered = SEALED.to_owned();
         tampered.replace_range(0..1, "B");
