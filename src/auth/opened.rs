@@ -125,7 +125,10 @@ mod tests {
     fn a_hit_needs_the_whole_value_not_just_the_fingerprint() {
         let cache = OpenedSessions::default();
         cache.put(SEALED, &session("token-a"));
-        assert_eq!(cache.get(SEALED).map(|s| s.at.clone()), Some("token-a".to_owned()));
+        assert_eq!(
+            cache.get(SEALED).map(|s| s.at.clone()),
+            Some("token-a".to_owned())
+        );
         // Same length and same last 32 characters, one byte changed at the front: a miss.
         let mut tampered = SEALED.to_owned();
         tampered.replace_range(0..1, "B");

@@ -48,7 +48,9 @@ impl<'a> RequestCookies<'a> {
     pub fn parse(headers: impl Iterator<Item = &'a HeaderValue>) -> Self {
         let mut pairs = Vec::new();
         for value in headers {
-            let Ok(text) = value.to_str() else { continue };
+            let Some(text) = crate::proxy::headers::visible_text(value) else {
+                continue;
+            };
             for pair in text.split(';') {
                 if let Some((name, value)) = pair.trim().split_once('=') {
                     pairs.push((name.trim(), value.trim()));
@@ -89,11 +91,33 @@ impl<'a> RequestCookies<'a> {
         if count == 0 || count > MAX_CHUNKS {
             return Err(ChunkError::BadChunks);
         }
-        let mut value = String::with_capacity(count * MAX_SET_COOKIE_BYTES);
-        for i in 1..=count {
-            let part = self
-                .get_unique(&chunk_name(name, i))?
-                .ok_or(ChunkError::BadChunks)?;
+        // One pass over the pairs, no name built per chunk, one allocation of the exact size.
+        let mut parts: [Option<&str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
+        for (n, v) in &self.pairs {
+            let Some(index) = n
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('C'))
+                .filter(|digits| !digits.starts_with(['+', '0']))
+                .and_then(|digits| digits.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if let Some(slot) = index.checked_sub(1).and_then(|i| parts.get_mut(i))
+                && index <= count
+            {
+                if slot.is_some() {
+                    return Err(ChunkError::Duplicate);
+                }
+                *slot = Some(*v);
+            }
+        }
+        let parts = parts.get(..count).ok_or(ChunkError::BadChunks)?;
+        let mut length = 0;
+        for part in parts {
+            length += part.ok_or(ChunkError::BadChunks)?.len();
+        }
+        let mut value = String::with_capacity(length);
+        for part in parts.iter().flatten() {
             value.push_str(part);
         }
         Ok(Some(value))
