@@ -99,6 +99,21 @@ impl CountingUpstream {
     fn open(&self) -> usize {
         self.open.load(Ordering::SeqCst)
     }
+
+    /// Waits (at most 3 s) until no more than `most` connections are open; returns how long.
+    async fn open_drops_to(&self, most: usize) -> Duration {
+        let started = Instant::now();
+        while self.open() > most {
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{} upstream connections still open after {:?}, expected at most {most}",
+                self.open(),
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        started.elapsed()
+    }
 }
 
 fn yaml(upstream: SocketAddr, upstream_block: &str) -> String {
@@ -199,20 +214,11 @@ async fn idle_upstream_connections_are_closed_after_pool_idle_timeout() {
     let http = client();
     assert_eq!(send(&gw, &http, Method::GET, "/x").await, 200);
     assert_eq!(upstream.open(), 1, "kept open for the next request");
-    let started = Instant::now();
-    while upstream.open() > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "the idle connection is still open after {:?}",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let closed_after = upstream.open_drops_to(0).await;
     // Closed by the gateway once idle for the timeout, not at once.
     assert!(
-        started.elapsed() >= Duration::from_millis(250),
-        "{:?}",
-        started.elapsed()
+        closed_after >= Duration::from_millis(250),
+        "{closed_after:?}"
     );
     // The pool is empty again, and the next request opens a new connection.
     assert_eq!(send(&gw, &http, Method::GET, "/x").await, 200);
@@ -238,14 +244,7 @@ async fn pool_max_idle_per_host_bounds_what_is_kept() {
         6,
         "six slow requests at once, six connections"
     );
-    let started = Instant::now();
-    while upstream.open() > 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{} upstream connections still open, at most 2 may be kept",
-            upstream.open()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // At most 2 may be kept.
+    upstream.open_drops_to(2).await;
     assert!(upstream.open() >= 1, "some are kept");
 }
