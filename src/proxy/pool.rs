@@ -256,6 +256,12 @@ struct Ticket {
     sender: Http1Sender,
 }
 
+impl Ticket {
+    fn give_back(self) {
+        self.pool.give_back(self.slot, self.sender);
+    }
+}
+
 /// An upstream response body; when it was read to its end on an HTTP/1.1 connection, the
 /// connection goes back to the pool.
 pub struct PooledBody {
@@ -296,7 +302,7 @@ impl Drop for PooledBody {
     /// once ready; otherwise hyper closes it and it is not.
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            ticket.pool.give_back(ticket.slot, ticket.sender);
+            ticket.give_back();
         }
     }
 }
@@ -322,7 +328,7 @@ impl Body for PooledBody {
             }
         };
         if complete && let Some(ticket) = this.ticket.take() {
-            ticket.pool.give_back(ticket.slot, ticket.sender);
+            ticket.give_back();
         }
         Poll::Ready(frame)
     }
@@ -465,9 +471,7 @@ mod tests {
         let addr = upstream("").await;
         let pool = Pool::new(1, Duration::from_secs(2), 8);
         drop(exchange(&pool, connect(addr).await).await);
-        for _ in 0..100 {
-            tokio::task::yield_now().await;
-        }
+        settle().await;
         assert_eq!(pool.idle(0), 1);
         assert!(pool.sweeping.load(Ordering::Acquire));
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -481,7 +485,8 @@ mod tests {
         let addr = upstream("").await;
         let pool = Pool::new(1, Duration::from_secs(30), 0);
         drop(exchange(&pool, connect(addr).await).await);
-        tokio::task::yield_now().await;
+        // Long enough for a connection parked until ready to have come back, were it kept.
+        settle().await;
         assert_eq!(pool.idle(0), 0);
         assert!(pool.take(7).is_none());
     }
